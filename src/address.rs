@@ -1,0 +1,192 @@
+//! Monitor addresses: a Unix socket path or a TCP `host:port`.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use crate::error::Error;
+
+/// Where a QMP monitor listens.
+///
+/// Accepted forms (see [`Address::from_str`]):
+///
+/// | form | example |
+/// |---|---|
+/// | a path | `/run/vm1.qmp`, `./qmp.sock`, `qmp.sock` |
+/// | `unix:PATH` | `unix:/run/vm1.qmp`, `unix:odd:name` |
+/// | `HOST:PORT` | `localhost:4444`, `127.0.0.1:4444` |
+/// | `tcp:HOST:PORT` | `tcp:localhost:4444` |
+/// | `[IPV6]:PORT` | `[::1]:4444`, `tcp:[::1]:4444` |
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Address {
+    /// A Unix domain socket.
+    Unix(PathBuf),
+    /// A TCP endpoint; `host` is a name or an IP address without brackets.
+    Tcp {
+        /// Host name or IP address.
+        host: String,
+        /// Port number (1-65535).
+        port: u16,
+    },
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Address::Unix(p) => write!(f, "{}", p.display()),
+            Address::Tcp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
+            Address::Tcp { host, port } => write!(f, "{host}:{port}"),
+        }
+    }
+}
+
+fn bad(input: &str, reason: impl Into<String>) -> Error {
+    Error::Address {
+        input: input.to_string(),
+        reason: reason.into(),
+    }
+}
+
+fn parse_tcp(input: &str, rest: &str) -> Result<Address, Error> {
+    let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
+        let (host, after) = v6
+            .split_once(']')
+            .ok_or_else(|| bad(input, "missing ']' after an IPv6 address"))?;
+        let port = after
+            .strip_prefix(':')
+            .ok_or_else(|| bad(input, "missing ':PORT' after ']'"))?;
+        (host, port)
+    } else {
+        let (host, port) = rest
+            .rsplit_once(':')
+            .ok_or_else(|| bad(input, "missing ':PORT' after the host"))?;
+        if host.contains(':') {
+            return Err(bad(
+                input,
+                "write an IPv6 address in brackets, as [::1]:PORT",
+            ));
+        }
+        (host, port)
+    };
+    if host.is_empty() {
+        return Err(bad(input, "empty host"));
+    }
+    let port: u16 = match port.parse() {
+        Ok(0) | Err(_) => {
+            return Err(bad(
+                input,
+                format!(
+                    "port '{}' is not a number from 1 to 65535",
+                    port.escape_debug()
+                ),
+            ));
+        }
+        Ok(p) => p,
+    };
+    Ok(Address::Tcp {
+        host: host.to_string(),
+        port,
+    })
+}
+
+impl FromStr for Address {
+    type Err = Error;
+
+    /// Parses an address.
+    ///
+    /// A string containing `/`, or no `:` at all, is a path. `unix:` and
+    /// `tcp:` prefixes force the kind. Anything else must be `HOST:PORT`
+    /// with a numeric port, so a mistyped port is reported instead of being
+    /// taken for a file name (write `./a:b` or `unix:a:b` for such a file).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Address`] naming what is wrong.
+    fn from_str(s: &str) -> Result<Self, Error> {
+        if s.is_empty() {
+            return Err(bad(s, "empty address"));
+        }
+        if let Some(path) = s.strip_prefix("unix:") {
+            if path.is_empty() {
+                return Err(bad(s, "empty path after 'unix:'"));
+            }
+            return Ok(Address::Unix(PathBuf::from(path)));
+        }
+        if let Some(rest) = s.strip_prefix("tcp:") {
+            return parse_tcp(s, rest);
+        }
+        if s.contains('/') || !s.contains(':') {
+            return Ok(Address::Unix(PathBuf::from(s)));
+        }
+        parse_tcp(s, s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unix(p: &str) -> Option<Address> {
+        Some(Address::Unix(PathBuf::from(p)))
+    }
+    fn tcp(h: &str, port: u16) -> Option<Address> {
+        Some(Address::Tcp {
+            host: h.into(),
+            port,
+        })
+    }
+
+    #[test]
+    fn table() {
+        let cases: &[(&str, Option<Address>)] = &[
+            ("/run/vm1.qmp", unix("/run/vm1.qmp")),
+            ("./qmp.sock", unix("./qmp.sock")),
+            ("qmp.sock", unix("qmp.sock")),
+            ("unix:/run/vm1.qmp", unix("/run/vm1.qmp")),
+            ("unix:odd:name", unix("odd:name")),
+            ("./a:b", unix("./a:b")),
+            ("/tmp/x:4444", unix("/tmp/x:4444")),
+            ("dir/ü.sock", unix("dir/ü.sock")),
+            ("localhost:4444", tcp("localhost", 4444)),
+            ("127.0.0.1:1", tcp("127.0.0.1", 1)),
+            ("tcp:localhost:65535", tcp("localhost", 65535)),
+            ("[::1]:4444", tcp("::1", 4444)),
+            ("tcp:[::1]:4444", tcp("::1", 4444)),
+            ("", None),
+            ("unix:", None),
+            ("tcp:", None),
+            ("tcp:localhost", None),
+            ("localhost:", None),
+            ("localhost:0", None),
+            ("localhost:65536", None),
+            ("localhost:http", None),
+            ("localhost:-1", None),
+            (":4444", None),
+            ("::1:4444", None),
+            ("[::1]", None),
+            ("[::1:4444", None),
+            ("[]:4444", None),
+            ("a:b", None),
+        ];
+        for (input, want) in cases {
+            let got = input.parse::<Address>();
+            match want {
+                Some(w) => assert_eq!(got.as_ref().ok(), Some(w), "{input:?}: {got:?}"),
+                None => {
+                    let err = got.expect_err(input).to_string();
+                    assert!(err.starts_with("bad address"), "{input:?}: {err}");
+                    assert!(err.contains("accepted forms"), "{input:?}: {err}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn display_round_trips() {
+        for s in ["/run/x.qmp", "localhost:4444", "[::1]:4444"] {
+            let a: Address = s.parse().unwrap();
+            assert_eq!(a.to_string(), s);
+            assert_eq!(a.to_string().parse::<Address>().unwrap(), a);
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! What every binary shares: connection options, output options, the
+//! exit-status table and the `main` wrapper.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::io::{self, IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::address::Address;
+use crate::client::{Client, Options};
+use crate::error::Error;
+use crate::output::Format;
+use crate::wire::DEFAULT_MAX_MESSAGE;
+
+/// Exit statuses, the same for every binary (see the EXIT STATUS section of
+/// the man pages; change them only together).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Status {
+    /// Success.
+    Ok = 0,
+    /// The server answered with an error.
+    Failed = 1,
+    /// Usage error: bad options, arguments or input.
+    Usage = 2,
+    /// Cannot connect, connection lost, or the peer does not speak QMP.
+    Connection = 3,
+    /// A timeout passed.
+    Timeout = 4,
+}
+
+/// The exit-status table: status and meaning, as the man pages print it.
+pub const EXIT_STATUSES: &[(Status, &str)] = &[
+    (Status::Ok, "success"),
+    (Status::Failed, "the server answered with an error"),
+    (
+        Status::Usage,
+        "usage error: bad options, arguments or input",
+    ),
+    (
+        Status::Connection,
+        "cannot connect, connection lost, or protocol error",
+    ),
+    (
+        Status::Timeout,
+        "a timeout passed (connect, greeting, reply)",
+    ),
+];
+
+impl Status {
+    /// The status for a library error.
+    pub fn of(err: &Error) -> Status {
+        match err {
+            Error::Address { .. } | Error::Item { .. } => Status::Usage,
+            Error::Connect { .. } | Error::Closed { .. } | Error::Io { .. } => Status::Connection,
+            Error::Protocol { .. } => Status::Connection,
+            Error::Timeout { .. } => Status::Timeout,
+            Error::Qmp(_) => Status::Failed,
+        }
+    }
+}
+
+impl From<Status> for ExitCode {
+    fn from(s: Status) -> Self {
+        ExitCode::from(s as u8)
+    }
+}
+
+/// An error in what the user asked for (exit status 2).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl StdError for UsageError {}
+
+fn parse_secs(s: &str) -> Result<Duration, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() && v < 1e9 => Ok(Duration::from_secs_f64(v)),
+        _ => Err(format!(
+            "'{s}' is not a positive number of seconds (e.g. 10 or 0.5)"
+        )),
+    }
+}
+
+/// Connection options, flattened into every binary.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConnectOpts {
+    /// Monitor address: a Unix socket PATH, unix:PATH, HOST:PORT, tcp:HOST:PORT or [IPV6]:PORT
+    #[arg(short, long, value_name = "ADDR", env = "QMP_SOCKET")]
+    pub socket: Option<Address>,
+    /// Seconds allowed for connecting plus the handshake, and for each reply
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
+    pub timeout: Duration,
+    /// Retry connecting until the timeout while the socket is missing or refuses (QEMU starting)
+    #[arg(long)]
+    pub wait: bool,
+    /// Largest message accepted from the server, in bytes
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_MESSAGE)]
+    pub max_message: usize,
+    /// Print the wire traffic on stderr ("-> " sent, "<- " received)
+    #[arg(short, long, env = "QMP_TRACE")]
+    pub verbose: bool,
+}
+
+impl ConnectOpts {
+    /// Connects and negotiates; `oob` asks for the `oob` capability (pipelines).
+    ///
+    /// # Errors
+    /// A [`UsageError`] when no address was given, else the library's errors.
+    pub fn connect(&self, oob: bool) -> Result<Client, Box<dyn StdError + Send + Sync>> {
+        let Some(address) = &self.socket else {
+            return Err(Box::new(UsageError(
+                "no monitor address: give -s/--socket ADDR or set QMP_SOCKET (ADDR: PATH, \
+                 unix:PATH, HOST:PORT, tcp:HOST:PORT or [IPV6]:PORT)"
+                    .into(),
+            )));
+        };
+        let options = Options {
+            timeout: self.timeout,
+            wait: self.wait,
+            max_message: self.max_message,
+            oob,
+            trace: self.verbose,
+        };
+        Ok(Client::connect(address, &options)?)
+    }
+}
+
+/// Output options shared by the binaries that print values.
+#[derive(Debug, Clone, clap::Args)]
+pub struct OutputOpts {
+    /// Print JSON, one compact document per line (for jq)
+    #[arg(short, long)]
+    pub json: bool,
+    /// Print indented JSON
+    #[arg(long)]
+    pub pretty: bool,
+}
+
+impl OutputOpts {
+    /// The chosen format.
+    pub fn format(&self) -> Format {
+        match (self.pretty, self.json) {
+            (true, _) => Format::Pretty,
+            (false, true) => Format::Json,
+            _ => Format::Plain,
+        }
+    }
+}
+
+/// Writes `s` to stdout; stdout's terminal-ness decides plain rendering.
+///
+/// # Errors
+/// The write error (a closed pipe is handled by [`main`]).
+pub fn print(value: &serde_json::Value, format: Format) -> io::Result<()> {
+    let stdout = io::stdout();
+    if let Some(s) = crate::output::render(value, format, stdout.is_terminal()) {
+        let mut out = stdout.lock();
+        out.write_all(s.as_bytes())?;
+        out.flush()?;
+    }
+    Ok(())
+}
+
+/// What a binary's `run` returns.
+pub type RunResult = Result<Status, Box<dyn StdError + Send + Sync>>;
+
+/// The status for an error chain, `None` for a closed stdout (exit quietly).
+fn classify(err: &(dyn StdError + 'static)) -> Option<Status> {
+    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(e) = e.downcast_ref::<Error>() {
+            return Some(Status::of(e));
+        }
+        if e.is::<UsageError>() {
+            return Some(Status::Usage);
+        }
+        if e.downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+        {
+            return None;
+        }
+        cur = e.source();
+    }
+    Some(Status::Usage)
+}
+
+/// The whole error chain on one line: `outer: inner: innermost`.
+pub fn one_line(err: &(dyn StdError + 'static)) -> String {
+    let mut s = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        let next = e.to_string();
+        if !s.ends_with(&next) {
+            s.push_str(": ");
+            s.push_str(&next);
+        }
+        cur = e.source();
+    }
+    s.replace('\n', " ")
+}
+
+/// The `main` of every binary: parses `A`, runs `run`, prints errors as one
+/// line `tool: message` on stderr and exits with the table's status.
+pub fn main<A: Parser>(tool: &str, run: impl FnOnce(A) -> RunResult) -> ExitCode {
+    let args = match A::try_parse() {
+        Ok(a) => a,
+        Err(e) if !e.use_stderr() => {
+            // --help, --version: clap prints them on stdout.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let text = e.render().to_string();
+            let msg: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.starts_with("Usage:"))
+                .map(|l| l.trim().trim_start_matches("error: "))
+                .filter(|l| {
+                    !l.is_empty()
+                        && !l.starts_with("tip:")
+                        && !l.starts_with("For more information")
+                })
+                .collect();
+            eprintln!("{tool}: {}; try '{tool} --help'", msg.join(" "));
+            return Status::Usage.into();
+        }
+    };
+    match run(args) {
+        Ok(status) => status.into(),
+        Err(e) => match classify(&*e) {
+            None => ExitCode::SUCCESS,
+            Some(status) => {
+                eprintln!("{tool}: {}", one_line(&*e));
+                status.into()
+            }
+        },
+    }
+}

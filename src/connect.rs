@@ -1,0 +1,130 @@
+//! Opening the socket: Unix or TCP, with a deadline, optionally retrying
+//! while the server is not there yet (`--wait`).
+
+use std::io::{self, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, SockAddr, Socket, Type};
+
+use crate::address::Address;
+use crate::error::{Error, Phase, Result};
+use crate::wire::{Stream, is_timeout, remaining};
+
+/// An open connection to a monitor.
+#[derive(Debug)]
+pub enum Connection {
+    /// A Unix domain socket (the only kind that can pass file descriptors).
+    Unix(UnixStream),
+    /// A TCP connection (with `TCP_NODELAY`: QMP is request/reply).
+    Tcp(TcpStream),
+}
+
+impl Read for Connection {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Connection::Unix(s) => s.read(buf),
+            Connection::Tcp(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Connection {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Connection::Unix(s) => s.write(buf),
+            Connection::Tcp(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Stream for Connection {
+    fn set_read_timeout(&mut self, t: Option<Duration>) -> io::Result<()> {
+        match self {
+            Connection::Unix(s) => s.set_read_timeout(t),
+            Connection::Tcp(s) => s.set_read_timeout(t),
+        }
+    }
+    fn set_write_timeout(&mut self, t: Option<Duration>) -> io::Result<()> {
+        match self {
+            Connection::Unix(s) => s.set_write_timeout(t),
+            Connection::Tcp(s) => s.set_write_timeout(t),
+        }
+    }
+}
+
+fn open_once(address: &Address, left: Duration) -> io::Result<Connection> {
+    match address {
+        Address::Unix(path) => {
+            let sock = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+            sock.connect_timeout(&SockAddr::unix(path)?, left)?;
+            Ok(Connection::Unix(sock.into()))
+        }
+        Address::Tcp { host, port } => {
+            let mut last = io::Error::new(io::ErrorKind::NotFound, "host name resolved to nothing");
+            for addr in (host.as_str(), *port).to_socket_addrs()? {
+                let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+                match sock.connect_timeout(&addr.into(), left) {
+                    Ok(()) => {
+                        sock.set_tcp_nodelay(true)?;
+                        return Ok(Connection::Tcp(sock.into()));
+                    }
+                    Err(e) => last = e,
+                }
+            }
+            Err(last)
+        }
+    }
+}
+
+/// Errors that mean "not there yet" while QEMU starts: no socket file, nobody
+/// listening, or a full listen backlog.
+fn not_there_yet(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused | io::ErrorKind::WouldBlock
+    )
+}
+
+/// Connects to `address` before `deadline`. With `wait`, keeps retrying while
+/// the server is not there yet.
+///
+/// # Errors
+/// [`Error::Connect`] with the OS reason, or [`Error::Timeout`].
+pub(crate) fn open(
+    address: &Address,
+    deadline: Instant,
+    wait: bool,
+    timeout: Duration,
+) -> Result<Connection> {
+    let timed_out = |phase| Error::Timeout {
+        address: address.to_string(),
+        phase,
+        after: timeout,
+    };
+    loop {
+        let left = remaining(deadline).ok_or_else(|| timed_out(Phase::Connect))?;
+        match open_once(address, left) {
+            Ok(c) => return Ok(c),
+            Err(e) if is_timeout(&e) && e.kind() == io::ErrorKind::TimedOut => {
+                return Err(timed_out(Phase::Connect));
+            }
+            Err(e) if wait && not_there_yet(&e) => {
+                if remaining(deadline).is_none_or(|l| l <= Duration::from_millis(10)) {
+                    return Err(timed_out(Phase::Wait(e.to_string())));
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(source) => {
+                return Err(Error::Connect {
+                    address: address.to_string(),
+                    source,
+                });
+            }
+        }
+    }
+}

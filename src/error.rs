@@ -1,0 +1,233 @@
+//! The library's one error type.
+
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+/// A `Result` whose error is the library's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error reply from the server: `{"error": {"class": ..., "desc": ...}}`.
+///
+/// `class` is meant for programs (`DeviceNotFound`, `GenericError`, ...);
+/// `desc` is for people and should not be parsed (QMP spec, section 2.4.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QmpError {
+    /// The error class, e.g. `DeviceNotFound`.
+    pub class: String,
+    /// The human-readable description.
+    pub desc: String,
+}
+
+impl fmt::Display for QmpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.class.is_empty(), self.desc.is_empty()) {
+            (_, true) => write!(f, "{} (no description)", self.class),
+            (true, false) => f.write_str(&self.desc),
+            (false, false) => write!(f, "{}: {}", self.class, self.desc),
+        }
+    }
+}
+
+impl std::error::Error for QmpError {}
+
+/// What the client was doing when a deadline passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Establishing the connection.
+    Connect,
+    /// Retrying the connection (`--wait`); holds the last reason it failed.
+    Wait(String),
+    /// Connected, waiting for the `{"QMP": ...}` greeting.
+    Greeting {
+        /// Whether part of a message had arrived when time ran out.
+        partial: bool,
+    },
+    /// Waiting for the reply to a command.
+    Reply(String),
+    /// Writing a command the server would not read.
+    Send(String),
+    /// Waiting for an event.
+    Event,
+}
+
+/// Everything that can go wrong talking to a QMP server.
+///
+/// Messages are one lowercase line; the operating-system error, when there is
+/// one, is reachable through [`std::error::Error::source`] and is not repeated
+/// in the message (print with `{:#}` through anyhow to get both).
+#[derive(Debug)]
+pub enum Error {
+    /// The address fits none of the accepted forms.
+    Address {
+        /// What the user gave.
+        input: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// A command-line argument item (`key=value`, `key:=json`) is malformed
+    /// or conflicts with another one.
+    Item {
+        /// The item as the user wrote it.
+        item: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// The connection could not be established.
+    Connect {
+        /// The address, as the user wrote it.
+        address: String,
+        /// The operating system's reason.
+        source: io::Error,
+    },
+    /// A deadline passed.
+    Timeout {
+        /// The address of the server.
+        address: String,
+        /// What was being waited for.
+        phase: Phase,
+        /// The timeout that ran out.
+        after: Duration,
+    },
+    /// The server closed the connection.
+    Closed {
+        /// What the client was waiting for, e.g. "the reply to 'query-status'".
+        waiting_for: String,
+        /// Bytes of an unfinished message that had arrived, if any.
+        partial: usize,
+    },
+    /// Reading or writing the socket failed (e.g. connection reset).
+    Io {
+        /// What the client was doing.
+        doing: String,
+        /// The operating system's reason.
+        source: io::Error,
+    },
+    /// The server sent something that is not QMP.
+    Protocol {
+        /// What was expected.
+        expected: String,
+        /// A short, escaped snippet of what came instead (may be empty).
+        got: String,
+    },
+    /// The server answered with an error reply.
+    Qmp(QmpError),
+}
+
+fn secs(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{s:.0} s")
+    } else {
+        format!("{s} s")
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Address { input, reason } => write!(
+                f,
+                "bad address '{}': {reason} (accepted forms: PATH, unix:PATH, HOST:PORT, \
+                 tcp:HOST:PORT, [IPV6]:PORT)",
+                input.escape_debug()
+            ),
+            Error::Item { item, reason } => write!(
+                f,
+                "bad argument '{}': {reason} (forms: key=text, key:=json, key=@file, \
+                 key:=@file; a.b=x nests)",
+                item.escape_debug()
+            ),
+            Error::Connect { address, .. } => write!(f, "cannot connect to {address}"),
+            Error::Timeout {
+                address,
+                phase,
+                after,
+            } => match phase {
+                Phase::Connect => write!(
+                    f,
+                    "timed out after {} connecting to {address}",
+                    secs(*after)
+                ),
+                Phase::Wait(last) => write!(
+                    f,
+                    "timed out after {} waiting for {address} to accept connections (last \
+                     error: {last})",
+                    secs(*after)
+                ),
+                Phase::Greeting { partial: false } => write!(
+                    f,
+                    "connected to {address}, but no greeting within {}: another client is \
+                     probably connected to this monitor (QEMU serves one client per socket)",
+                    secs(*after)
+                ),
+                Phase::Greeting { partial: true } => write!(
+                    f,
+                    "connected to {address}, but the greeting did not arrive in full within {}",
+                    secs(*after)
+                ),
+                Phase::Reply(cmd) => write!(f, "no reply to '{cmd}' within {}", secs(*after)),
+                Phase::Send(cmd) => write!(
+                    f,
+                    "could not send '{cmd}' within {}: the server is not reading",
+                    secs(*after)
+                ),
+                Phase::Event => write!(f, "no matching event within {}", secs(*after)),
+            },
+            Error::Closed {
+                waiting_for,
+                partial: 0,
+            } => {
+                write!(
+                    f,
+                    "connection closed by the server while waiting for {waiting_for}"
+                )
+            }
+            Error::Closed {
+                waiting_for,
+                partial,
+            } => write!(
+                f,
+                "connection closed by the server in the middle of a message ({partial} bytes \
+                 received) while waiting for {waiting_for}"
+            ),
+            Error::Io { doing, .. } => write!(f, "connection lost while {doing}"),
+            Error::Protocol { expected, got } if got.is_empty() => {
+                write!(f, "protocol error: expected {expected}")
+            }
+            Error::Protocol { expected, got } => {
+                write!(f, "protocol error: expected {expected}, got {got}")
+            }
+            Error::Qmp(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Connect { source, .. } | Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl From<QmpError> for Error {
+    fn from(e: QmpError) -> Self {
+        Error::Qmp(e)
+    }
+}
+
+/// A short one-line rendering of raw bytes for error messages: at most
+/// `max` bytes, invalid UTF-8 replaced, control characters escaped (so a
+/// hostile peer cannot put escape sequences on the user's terminal).
+pub(crate) fn snippet(bytes: &[u8], max: usize) -> String {
+    let cut = &bytes[..bytes.len().min(max)];
+    let mut s: String = String::from_utf8_lossy(cut).escape_debug().collect();
+    s.insert(0, '\'');
+    s.push('\'');
+    if bytes.len() > max {
+        s.push_str("...");
+    }
+    s
+}

@@ -1,0 +1,178 @@
+//! The messages of the protocol: greeting, request, reply, event.
+
+use serde_json::{Map, Value};
+
+use crate::client::message_snippet;
+use crate::error::{Error, QmpError};
+
+/// The server's greeting: `{"QMP": {"version": ..., "capabilities": [...]}}`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Greeting {
+    /// `(major, minor, micro)` of QEMU, zeros if the server did not say.
+    pub version: (u64, u64, u64),
+    /// The distribution's package string, e.g. `Debian 1:10.0.2+ds-2`.
+    pub package: String,
+    /// Capabilities offered; today only `oob` exists.
+    pub capabilities: Vec<String>,
+    /// The whole greeting as received.
+    pub raw: Map<String, Value>,
+}
+
+impl Greeting {
+    /// Reads a greeting out of a message.
+    ///
+    /// # Errors
+    /// [`Error::Protocol`] if the message has no `QMP` object.
+    pub fn from_message(msg: Map<String, Value>) -> Result<Self, Error> {
+        let Some(Value::Object(qmp)) = msg.get("QMP") else {
+            return Err(Error::Protocol {
+                expected: "the greeting {\"QMP\": ...}".into(),
+                got: message_snippet(&msg),
+            });
+        };
+        let v = &qmp.get("version").cloned().unwrap_or(Value::Null);
+        let num = |k: &str| v["qemu"][k].as_u64().unwrap_or(0);
+        let capabilities = match qmp.get("capabilities") {
+            Some(Value::Array(caps)) => caps
+                .iter()
+                .filter_map(|c| c.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        };
+        Ok(Greeting {
+            version: (num("major"), num("minor"), num("micro")),
+            package: v["package"].as_str().unwrap_or("").to_string(),
+            capabilities,
+            raw: msg,
+        })
+    }
+}
+
+/// A command to send: its name and arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    /// The command name, e.g. `query-status`.
+    pub command: String,
+    /// The arguments object; `None` (or empty) sends none.
+    pub arguments: Option<Map<String, Value>>,
+}
+
+impl Request {
+    /// A request for `command` with `arguments`.
+    pub fn new(command: impl Into<String>, arguments: Option<Map<String, Value>>) -> Self {
+        Request {
+            command: command.into(),
+            arguments,
+        }
+    }
+}
+
+/// A reply: `{"return": ...}` or `{"error": {"class", "desc"}}`, with its id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    message: Map<String, Value>,
+}
+
+impl Reply {
+    /// The whole message as received.
+    pub fn message(&self) -> &Map<String, Value> {
+        &self.message
+    }
+
+    /// The whole message as received.
+    pub fn into_message(self) -> Map<String, Value> {
+        self.message
+    }
+
+    /// Whether this is an error reply.
+    pub fn is_error(&self) -> bool {
+        !self.message.contains_key("return")
+    }
+
+    /// The `return` value, or the error.
+    ///
+    /// # Errors
+    /// The server's error (class and desc) for an error reply.
+    pub fn into_result(mut self) -> Result<Value, QmpError> {
+        if let Some(v) = self.message.remove("return") {
+            return Ok(v);
+        }
+        let err = self.message.get("error");
+        let field = |k: &str| {
+            err.and_then(|e| e.get(k))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+        };
+        Err(QmpError {
+            class: field("class").to_string(),
+            desc: field("desc").to_string(),
+        })
+    }
+
+    pub(crate) fn snippet(&self) -> String {
+        message_snippet(&self.message)
+    }
+}
+
+/// An asynchronous event: `{"event": NAME, "data": {...}, "timestamp": ...}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    message: Map<String, Value>,
+}
+
+impl Event {
+    /// The event's name, e.g. `BLOCK_JOB_COMPLETED`.
+    pub fn name(&self) -> &str {
+        self.message
+            .get("event")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+
+    /// The event's `data` member (`null` when absent).
+    pub fn data(&self) -> &Value {
+        self.message.get("data").unwrap_or(&Value::Null)
+    }
+
+    /// `(seconds, microseconds)` of the server's timestamp, if present.
+    pub fn timestamp(&self) -> Option<(u64, u64)> {
+        let t = self.message.get("timestamp")?;
+        Some((
+            t.get("seconds")?.as_u64()?,
+            t.get("microseconds")?.as_u64()?,
+        ))
+    }
+
+    /// The whole message as received.
+    pub fn message(&self) -> &Map<String, Value> {
+        &self.message
+    }
+
+    /// The whole message as received.
+    pub fn into_message(self) -> Map<String, Value> {
+        self.message
+    }
+}
+
+/// A message received in command mode.
+pub(crate) enum Incoming {
+    Event(Event),
+    Reply(Reply),
+}
+
+impl Incoming {
+    /// Tells events from replies; anything else is a protocol error.
+    pub(crate) fn classify(message: Map<String, Value>) -> Result<Self, Error> {
+        if matches!(message.get("event"), Some(Value::String(_))) {
+            return Ok(Incoming::Event(Event { message }));
+        }
+        if message.contains_key("return") || matches!(message.get("error"), Some(Value::Object(_)))
+        {
+            return Ok(Incoming::Reply(Reply { message }));
+        }
+        Err(Error::Protocol {
+            expected: "a reply or an event".into(),
+            got: message_snippet(&message),
+        })
+    }
+}

@@ -1,0 +1,348 @@
+//! The wire: splitting a byte stream into JSON messages, under a size cap and
+//! a deadline.
+//!
+//! QEMU ends each message with CRLF, but a monitor started with `pretty=on`
+//! spreads one message over many lines, so messages are delimited by JSON
+//! structure, not by newlines: a small scanner tracks string and nesting state
+//! and finds where each top-level object ends; only then is the message
+//! parsed, once. Scanning is incremental, so a message arriving in many pieces
+//! costs linear time.
+
+use std::io::{self, Read};
+use std::time::Instant;
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, snippet};
+
+/// The default cap on one message: 64 MiB (`query-qmp-schema` is ~200 KB).
+pub const DEFAULT_MAX_MESSAGE: usize = 64 << 20;
+
+const READ_CHUNK: usize = 64 << 10;
+
+/// Why [`Decoder::read_message`] returned without a message.
+#[derive(Debug)]
+pub(crate) enum ReadError {
+    /// The deadline passed; `partial` says whether part of a message had arrived.
+    Timeout { partial: bool },
+    /// End of stream; the count of bytes of an unfinished message.
+    Closed(usize),
+    /// A read failed.
+    Io(io::Error),
+    /// What arrived is not a stream of JSON objects (or exceeds the cap).
+    Protocol(Error),
+}
+
+/// Streams whose reads and writes can be bounded in time.
+///
+/// Implemented for Unix and TCP sockets; wrap any other `Read + Write` in
+/// [`Untimed`] to use it without timeouts (tests, pipes).
+pub trait Stream: Read + io::Write {
+    /// Bounds the next reads; `None` blocks indefinitely.
+    ///
+    /// # Errors
+    /// As `set_read_timeout` of the socket.
+    fn set_read_timeout(&mut self, timeout: Option<std::time::Duration>) -> io::Result<()>;
+    /// Bounds the next writes; `None` blocks indefinitely.
+    ///
+    /// # Errors
+    /// As `set_write_timeout` of the socket.
+    fn set_write_timeout(&mut self, timeout: Option<std::time::Duration>) -> io::Result<()>;
+}
+
+impl Stream for std::os::unix::net::UnixStream {
+    fn set_read_timeout(&mut self, t: Option<std::time::Duration>) -> io::Result<()> {
+        std::os::unix::net::UnixStream::set_read_timeout(self, t)
+    }
+    fn set_write_timeout(&mut self, t: Option<std::time::Duration>) -> io::Result<()> {
+        std::os::unix::net::UnixStream::set_write_timeout(self, t)
+    }
+}
+
+impl Stream for std::net::TcpStream {
+    fn set_read_timeout(&mut self, t: Option<std::time::Duration>) -> io::Result<()> {
+        std::net::TcpStream::set_read_timeout(self, t)
+    }
+    fn set_write_timeout(&mut self, t: Option<std::time::Duration>) -> io::Result<()> {
+        std::net::TcpStream::set_write_timeout(self, t)
+    }
+}
+
+/// Any `Read + Write` as a [`Stream`] whose timeouts are ignored.
+#[derive(Debug)]
+pub struct Untimed<S>(pub S);
+
+impl<S: Read> Read for Untimed<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl<S: io::Write> io::Write for Untimed<S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl<S: Read + io::Write> Stream for Untimed<S> {
+    fn set_read_timeout(&mut self, _: Option<std::time::Duration>) -> io::Result<()> {
+        Ok(())
+    }
+    fn set_write_timeout(&mut self, _: Option<std::time::Duration>) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Time left until `deadline`, or `None` when it has passed.
+pub(crate) fn remaining(deadline: Instant) -> Option<std::time::Duration> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    (!left.is_zero()).then_some(left)
+}
+
+pub(crate) fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// Splits a byte stream into JSON objects.
+#[derive(Debug)]
+pub struct Decoder {
+    buf: Vec<u8>,
+    /// Start of the first unconsumed byte (of the message being scanned).
+    start: usize,
+    /// How far the scanner got.
+    pos: usize,
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+    max: usize,
+    /// Print each message to stderr as `<- ...` as it is taken.
+    pub(crate) trace: bool,
+}
+
+impl Decoder {
+    /// A decoder that rejects messages longer than `max` bytes.
+    pub fn new(max: usize) -> Self {
+        Decoder {
+            buf: Vec::new(),
+            start: 0,
+            pos: 0,
+            depth: 0,
+            in_string: false,
+            escaped: false,
+            max,
+            trace: false,
+        }
+    }
+
+    /// Bytes of an unfinished message held in the buffer.
+    pub fn pending(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
+    /// Appends bytes received from the peer.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Takes the next complete message out of the buffer, if there is one.
+    ///
+    /// # Errors
+    /// [`Error::Protocol`] when the bytes are not a stream of JSON objects,
+    /// a message exceeds the cap, or is not valid JSON (or UTF-8).
+    pub fn next_message(&mut self) -> Result<Option<Map<String, Value>>, Error> {
+        let end = match self.scan()? {
+            Some(end) => end,
+            None => {
+                if self.pos - self.start > self.max {
+                    return Err(self.too_big());
+                }
+                return Ok(None);
+            }
+        };
+        if end - self.start > self.max {
+            return Err(self.too_big());
+        }
+        let bytes = &self.buf[self.start..end];
+        if self.trace {
+            eprintln!("<- {}", String::from_utf8_lossy(bytes));
+        }
+        let parsed = serde_json::from_slice::<Map<String, Value>>(bytes);
+        let result = parsed.map_err(|e| Error::Protocol {
+            expected: format!("a JSON object ({e})"),
+            got: snippet(bytes, 60),
+        });
+        self.start = end;
+        self.pos = end;
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+            self.pos = 0;
+        }
+        result.map(Some)
+    }
+
+    fn too_big(&self) -> Error {
+        Error::Protocol {
+            expected: format!("a message of at most {} bytes", self.max),
+            got: format!("{} bytes and more", self.pos - self.start),
+        }
+    }
+
+    /// Advances the scanner; returns the end of the first complete message.
+    fn scan(&mut self) -> Result<Option<usize>, Error> {
+        while self.pos < self.buf.len() {
+            let b = self.buf[self.pos];
+            self.pos += 1;
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if b == b'\\' {
+                    self.escaped = true;
+                } else if b == b'"' {
+                    self.in_string = false;
+                }
+                continue;
+            }
+            match b {
+                b' ' | b'\t' | b'\r' | b'\n' if self.depth == 0 => self.start = self.pos,
+                b'{' | b'[' if self.depth > 0 || b == b'{' => self.depth += 1,
+                b'"' if self.depth > 0 => self.in_string = true,
+                b'}' | b']' if self.depth > 0 => {
+                    self.depth -= 1;
+                    if self.depth == 0 {
+                        return Ok(Some(self.pos));
+                    }
+                }
+                _ if self.depth == 0 => {
+                    return Err(Error::Protocol {
+                        expected: "a JSON object".into(),
+                        got: snippet(&self.buf[self.pos - 1..], 60),
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(None)
+    }
+
+    /// Reads from `stream` until a whole message is buffered, or `deadline`.
+    pub(crate) fn read_message<S: Stream>(
+        &mut self,
+        stream: &mut S,
+        deadline: Instant,
+    ) -> Result<Map<String, Value>, ReadError> {
+        loop {
+            if let Some(msg) = self.next_message().map_err(ReadError::Protocol)? {
+                return Ok(msg);
+            }
+            let partial = self.pending() > 0;
+            let left = remaining(deadline).ok_or(ReadError::Timeout { partial })?;
+            stream.set_read_timeout(Some(left)).map_err(ReadError::Io)?;
+            if self.start > 0 {
+                self.buf.drain(..self.start);
+                self.pos -= self.start;
+                self.start = 0;
+            }
+            let len = self.buf.len();
+            self.buf.resize(len + READ_CHUNK, 0);
+            let got = stream.read(&mut self.buf[len..]);
+            self.buf.truncate(len + *got.as_ref().unwrap_or(&0));
+            match got {
+                Ok(0) => return Err(ReadError::Closed(self.pending())),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) => return Err(ReadError::Timeout { partial }),
+                Err(e) => return Err(ReadError::Io(e)),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn decode_all(input: &[u8], split: usize) -> Result<Vec<Value>, Error> {
+        let mut d = Decoder::new(1 << 20);
+        let mut out = Vec::new();
+        for chunk in [&input[..split], &input[split..]] {
+            d.feed(chunk);
+            while let Some(m) = d.next_message()? {
+                out.push(Value::Object(m));
+            }
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn framing_at_every_split_point() {
+        let input = b"{\"QMP\": {\"a\": \"}\\\"{\"}}\r\n{\"return\": {}}\n  {\n  \"event\": \"X\",\n  \"data\": {\"l\": [1, {\"b\": \"]\"}]}\n}\r\n";
+        let want = vec![
+            json!({"QMP": {"a": "}\"{"}}),
+            json!({"return": {}}),
+            json!({"event": "X", "data": {"l": [1, {"b": "]"}]}}),
+        ];
+        for split in 0..=input.len() {
+            assert_eq!(decode_all(input, split).unwrap(), want, "split at {split}");
+        }
+    }
+
+    #[test]
+    fn integers_stay_exact() {
+        let v = decode_all(b"{\"return\": 18446744073709551615}", 3).unwrap();
+        assert_eq!(v[0]["return"].as_u64(), Some(u64::MAX));
+        let v = decode_all(b"{\"return\": -9223372036854775808}", 3).unwrap();
+        assert_eq!(v[0]["return"].as_i64(), Some(i64::MIN));
+    }
+
+    #[test]
+    fn rejects() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"garbage\r\n", "expected a JSON object, got 'garbage"),
+            (b"[1]", "expected a JSON object, got '[1]'"),
+            (b"42 ", "expected a JSON object"),
+            (b"{\"a\": tru}", "expected a JSON object (expected ident"),
+            (b"{\"a\": \"\xff\"}", "invalid unicode"),
+            (b"{\"a\" 1}", "expected a JSON object ("),
+        ];
+        for (input, want) in cases {
+            let err = decode_all(input, 0).unwrap_err().to_string();
+            assert!(err.contains(want), "{input:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let mut input = b"{\"a\":".to_vec();
+        input.extend(std::iter::repeat_n(b'[', 100_000));
+        input.extend(std::iter::repeat_n(b']', 100_000));
+        input.push(b'}');
+        let err = decode_all(&input, 7).unwrap_err().to_string();
+        assert!(err.contains("recursion limit"), "{err}");
+    }
+
+    #[test]
+    fn cap() {
+        let mut d = Decoder::new(16);
+        d.feed(b"{\"return\": \"0123456789\"}");
+        let err = d.next_message().unwrap_err().to_string();
+        assert!(err.contains("at most 16 bytes"), "{err}");
+        let mut d = Decoder::new(16);
+        d.feed(b"{\"return\": \"0123456789");
+        assert!(d.next_message().is_err());
+        let mut d = Decoder::new(16);
+        d.feed(b"    \r\n    \r\n    \r\n    {\"return\": 1}");
+        assert_eq!(
+            d.next_message().unwrap().unwrap()["return"],
+            1,
+            "whitespace does not count"
+        );
+    }
+}
