@@ -106,7 +106,7 @@ pub struct ConnectOpts {
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_MESSAGE)]
     pub max_message: usize,
     /// Print the wire traffic on stderr ("-> " sent, "<- " received)
-    #[arg(short, long, env = "QMP_TRACE")]
+    #[arg(short, long, env = "QMP_TRACE", value_parser = clap::builder::FalseyValueParser::new())]
     pub verbose: bool,
 }
 

@@ -10,7 +10,7 @@ use socket2::{Domain, SockAddr, Socket, Type};
 
 use crate::address::Address;
 use crate::error::{Error, Phase, Result};
-use crate::wire::{Stream, is_timeout, remaining};
+use crate::wire::{Stream, remaining};
 
 /// An open connection to a monitor.
 #[derive(Debug)]
@@ -60,8 +60,22 @@ impl Stream for Connection {
 fn open_once(address: &Address, left: Duration) -> io::Result<Connection> {
     match address {
         Address::Unix(path) => {
+            // A Unix stream connect never blocks on Linux: it succeeds, or
+            // fails at once, with EAGAIN when the listen queue is full (QEMU
+            // listens with a backlog of 1 and serves one client at a time).
             let sock = Socket::new(Domain::UNIX, Type::STREAM, None)?;
-            sock.connect_timeout(&SockAddr::unix(path)?, left)?;
+            sock.set_nonblocking(true)?;
+            match sock.connect(&SockAddr::unix(path)?) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::WouldBlock,
+                        "its connection queue is full: another client is probably connected to \
+                         this monitor (QEMU serves one client per socket)",
+                    ));
+                }
+                r => r?,
+            }
+            sock.set_nonblocking(false)?;
             Ok(Connection::Unix(sock.into()))
         }
         Address::Tcp { host, port } => {
@@ -110,7 +124,7 @@ pub(crate) fn open(
         let left = remaining(deadline).ok_or_else(|| timed_out(Phase::Connect))?;
         match open_once(address, left) {
             Ok(c) => return Ok(c),
-            Err(e) if is_timeout(&e) && e.kind() == io::ErrorKind::TimedOut => {
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                 return Err(timed_out(Phase::Connect));
             }
             Err(e) if wait && not_there_yet(&e) => {

@@ -223,8 +223,14 @@ impl From<QmpError> for Error {
 /// hostile peer cannot put escape sequences on the user's terminal).
 pub(crate) fn snippet(bytes: &[u8], max: usize) -> String {
     let cut = &bytes[..bytes.len().min(max)];
-    let mut s: String = String::from_utf8_lossy(cut).escape_debug().collect();
-    s.insert(0, '\'');
+    let mut s = String::from("'");
+    for c in String::from_utf8_lossy(cut).chars() {
+        if c.is_control() {
+            s.extend(c.escape_default());
+        } else {
+            s.push(c);
+        }
+    }
     s.push('\'');
     if bytes.len() > max {
         s.push_str("...");

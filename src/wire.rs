@@ -160,13 +160,13 @@ impl Decoder {
             Some(end) => end,
             None => {
                 if self.pos - self.start > self.max {
-                    return Err(self.too_big());
+                    return Err(self.too_big(format!("more than {} bytes", self.max)));
                 }
                 return Ok(None);
             }
         };
         if end - self.start > self.max {
-            return Err(self.too_big());
+            return Err(self.too_big(format!("{} bytes", end - self.start)));
         }
         let bytes = &self.buf[self.start..end];
         if self.trace {
@@ -187,10 +187,10 @@ impl Decoder {
         result.map(Some)
     }
 
-    fn too_big(&self) -> Error {
+    fn too_big(&self, got: String) -> Error {
         Error::Protocol {
             expected: format!("a message of at most {} bytes", self.max),
-            got: format!("{} bytes and more", self.pos - self.start),
+            got,
         }
     }
 

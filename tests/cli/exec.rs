@@ -1,0 +1,391 @@
+//! qmp-exec against real QEMU servers.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::qemu::{QSD, Qemu, available};
+use crate::util::{Cmd, exec};
+
+#[test]
+fn query_version_plain_json_raw() {
+    let Some(q) = Qemu::qsd(&[]) else { return };
+    let plain = exec(q.sock(), &["query-version"]).ok();
+    let v: Value = serde_json::from_str(plain.stdout.trim_end()).unwrap();
+    assert!(
+        v["qemu"]["major"].as_u64().unwrap() >= 2,
+        "{}",
+        plain.show()
+    );
+    // Not a terminal: one compact line, members in QEMU's order.
+    assert_eq!(plain.stdout.lines().count(), 1, "{}", plain.show());
+    assert!(
+        plain.stdout.starts_with("{\"qemu\":{\"micro\":"),
+        "{}",
+        plain.show()
+    );
+    let j = exec(q.sock(), &["--json", "query-version"]).ok();
+    assert_eq!(j.json(), v);
+    let pretty = exec(q.sock(), &["--pretty", "query-version"]).ok();
+    assert!(
+        pretty.stdout.starts_with("{\n  \"qemu\": {\n"),
+        "{}",
+        pretty.show()
+    );
+    let raw = exec(q.sock(), &["--raw", "query-version"]).ok();
+    assert_eq!(raw.json(), json!({"return": v, "id": 1}));
+    // QMP_SOCKET is the default address.
+    let env = Cmd::new("qmp-exec")
+        .env("QMP_SOCKET", q.sock().to_str().unwrap())
+        .arg("query-version")
+        .ok();
+    assert_eq!(env.stdout, plain.stdout);
+}
+
+#[test]
+fn error_reply_is_status_1_with_class_and_desc() {
+    let Some(q) = Qemu::system(&[]) else { return };
+    exec(q.sock(), &["device_del", "id=nic9"])
+        .status(1)
+        .assert_err("qmp-exec: DeviceNotFound: Device 'nic9' not found")
+        .assert_stdout("");
+    let raw = exec(q.sock(), &["--raw", "device_del", "id=nic9"]).status(1);
+    assert_eq!(
+        raw.json()["error"]["class"],
+        "DeviceNotFound",
+        "{}",
+        raw.show()
+    );
+    exec(q.sock(), &["no-such-command"])
+        .status(1)
+        .assert_err("qmp-exec: CommandNotFound: The command no-such-command has not been found");
+}
+
+#[test]
+fn items_reach_qemu_with_their_json_types() {
+    let Some(q) = Qemu::qsd(&[]) else { return };
+    let s = q.sock();
+    let idfile = q.path("id.txt");
+    std::fs::write(&idfile, "io0").unwrap();
+    let id_item = format!("id=@{}", idfile.display());
+    // An int property: a JSON number, read back as one.
+    exec(
+        s,
+        &[
+            "object-add",
+            "qom-type=iothread",
+            &id_item,
+            "poll-max-ns:=1000",
+        ],
+    )
+    .ok()
+    .assert_stdout("");
+    exec(s, &["qom-get", "path=/objects/io0", "property=poll-max-ns"])
+        .ok()
+        .assert_stdout("1000\n");
+    let j = exec(
+        s,
+        &[
+            "--json",
+            "qom-get",
+            "path=/objects/io0",
+            "property=poll-max-ns",
+        ],
+    )
+    .ok();
+    assert_eq!(j.json(), json!(1000));
+    // A string where QEMU wants a number is refused by QEMU itself.
+    exec(
+        s,
+        &[
+            "object-add",
+            "qom-type=iothread",
+            "id=io1",
+            "poll-max-ns=1000",
+        ],
+    )
+    .status(1);
+    // Nested objects, bools, big integers, and --args merged with items.
+    let argsfile = q.path("args.json");
+    std::fs::write(
+        &argsfile,
+        "{\"driver\": \"null-co\", \"size\": 1099511627776}",
+    )
+    .unwrap();
+    let file_item = format!("file:=@{}", argsfile.display());
+    exec(
+        s,
+        &[
+            "blockdev-add",
+            "driver=raw",
+            "node-name=r0",
+            &file_item,
+            "read-only:=true",
+        ],
+    )
+    .ok();
+    exec(
+        s,
+        &[
+            "--args",
+            "{\"driver\":\"raw\",\"node-name\":\"r1\"}",
+            "blockdev-add",
+            "file.driver=null-co",
+            "file.size:=4096",
+        ],
+    )
+    .ok();
+    Cmd::new("qmp-exec")
+        .args(&["-s", s.to_str().unwrap(), "--args", "-", "blockdev-add"])
+        .stdin(r#"{"driver":"null-co","node-name":"n2","size":512}"#)
+        .ok();
+    let nodes = exec(s, &["--json", "query-named-block-nodes"]).ok().json();
+    let node = |name: &str| {
+        nodes
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["node-name"] == name)
+            .cloned()
+    };
+    let r0 = node("r0").expect("r0");
+    assert_eq!(r0["ro"], true);
+    assert_eq!(r0["image"]["virtual-size"], json!(1099511627776u64));
+    assert_eq!(node("r1").expect("r1")["image"]["virtual-size"], 4096);
+    assert_eq!(node("n2").expect("n2")["image"]["virtual-size"], 512);
+    // Conflicting and malformed items never reach the server.
+    exec(
+        s,
+        &[
+            "--args",
+            "{\"driver\":\"raw\"}",
+            "blockdev-add",
+            "driver=raw",
+        ],
+    )
+    .status(2)
+    .assert_err_has(
+        "qmp-exec: bad argument 'driver=raw'",
+        "'driver' is already set",
+    );
+    exec(s, &["blockdev-add", "size:=12k"])
+        .status(2)
+        .assert_err_has("qmp-exec: ", "invalid JSON after ':='");
+    exec(s, &["--args", "[1]", "blockdev-add"])
+        .status(2)
+        .assert_err("qmp-exec: --args must be a JSON object");
+}
+
+#[test]
+fn hmp_prints_text() {
+    let Some(q) = Qemu::system(&[]) else { return };
+    exec(q.sock(), &["--hmp", "info status"])
+        .ok()
+        .assert_stdout("VM status: running\n");
+    let j = exec(q.sock(), &["--json", "--hmp", "info status"]).ok();
+    assert_eq!(j.json(), json!("VM status: running\r\n"));
+}
+
+fn qom_get_lines(n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            let prop = if i % 2 == 0 { "type" } else { "poll-max-ns" };
+            format!("{{\"execute\":\"qom-get\",\"arguments\":{{\"path\":\"/objects/io0\",\"property\":\"{prop}\"}},\"id\":{i}}}\n")
+        })
+        .collect()
+}
+
+#[test]
+fn batch_of_1000_in_order() {
+    let Some(q) = Qemu::qsd(&["--object", "iothread,id=io0,poll-max-ns=77"]) else {
+        return;
+    };
+    let out = exec(q.sock(), &["--batch"]).stdin(qom_get_lines(1000)).ok();
+    let lines: Vec<Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1000, "{}", out.show());
+    for (i, l) in lines.iter().enumerate() {
+        let want = if i % 2 == 0 {
+            json!("iothread")
+        } else {
+            json!(77)
+        };
+        assert_eq!(l, &json!({"return": want, "id": i}), "line {i}");
+    }
+}
+
+#[test]
+fn batch_stops_at_first_error_unless_keep_going() {
+    let Some(q) = Qemu::qsd(&["--object", "iothread,id=io0"]) else {
+        return;
+    };
+    // 2,000 requests are more than the pipeline writes ahead, so stopping shows.
+    let mut input = qom_get_lines(1);
+    input.push_str("{\"execute\":\"nope\"}\n");
+    input.push_str(&qom_get_lines(2000));
+    let stop = exec(q.sock(), &["--batch"]).stdin(input.clone()).status(1);
+    stop.assert_err("qmp-exec: stdin line 2: CommandNotFound: The command nope has not been found");
+    let n = stop.stdout.lines().count();
+    assert!(
+        (2..2002).contains(&n),
+        "stopped after the error, {n} replies{}",
+        stop.show()
+    );
+    let go = exec(q.sock(), &["--batch", "--keep-going"])
+        .stdin(input)
+        .status(1);
+    assert_eq!(go.stdout.lines().count(), 2002, "{}", go.show());
+    // An invalid line: reported with its number, nothing sent for it or after.
+    let bad = exec(q.sock(), &["--batch"])
+        .stdin(format!(
+            "{}\n{{\"execute\": 1}}\n{}",
+            qom_get_lines(1).trim(),
+            qom_get_lines(3)
+        ))
+        .status(2);
+    bad.assert_err("qmp-exec: stdin line 2: \"execute\" must be a string; nothing sent for it");
+    assert_eq!(bad.stdout.lines().count(), 1, "{}", bad.show());
+    let kept = exec(q.sock(), &["--batch", "--keep-going"])
+        .stdin(format!("junk\n\n{}", qom_get_lines(3)))
+        .status(2);
+    assert_eq!(kept.stdout.lines().count(), 3, "{}", kept.show());
+}
+
+#[test]
+fn busy_monitor_times_out_with_a_hint() {
+    let Some(q) = Qemu::qsd(&[]) else { return };
+    let addr = qmp::Address::Unix(q.sock.clone());
+    let _held = qmp::Client::connect(&addr, &qmp::Options::default()).unwrap();
+    let out = exec(q.sock(), &["--timeout", "1", "query-version"]).status(4);
+    out.assert_err(&format!(
+        "qmp-exec: connected to {}, but no greeting within 1 s: another client is probably \
+         connected to this monitor (QEMU serves one client per socket)",
+        q.sock().display()
+    ));
+    assert!(out.elapsed < Duration::from_secs(3), "{}", out.show());
+}
+
+#[test]
+fn wait_for_a_server_started_later() {
+    if !available(QSD) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("qmp.sock");
+    // Without --wait: the missing socket is an immediate connection error.
+    exec(&sock, &["query-version"])
+        .status(3)
+        .assert_err(&format!(
+            "qmp-exec: cannot connect to {}: No such file or directory (os error 2)",
+            sock.display()
+        ));
+    let waiting = exec(
+        &sock,
+        &["--wait", "--timeout", "20", "--json", "query-version"],
+    )
+    .spawn();
+    std::thread::sleep(Duration::from_millis(500));
+    let q = Qemu::start(
+        QSD,
+        &[
+            "--chardev",
+            &format!("socket,id=m,path={},server=on,wait=off", sock.display()),
+            "--monitor",
+            "chardev=m",
+        ],
+        dir,
+        sock.clone(),
+    );
+    let out = waiting.wait();
+    out.assert_status(0);
+    assert!(out.json()["qemu"]["major"].is_u64(), "{}", out.show());
+    drop(q);
+    // --wait gives up at the deadline with status 4 and the last reason.
+    let gone = tempfile::tempdir().unwrap();
+    let out = exec(
+        &gone.path().join("none.sock"),
+        &["--wait", "--timeout", "0.3", "query-status"],
+    )
+    .status(4);
+    out.assert_err_has(
+        "qmp-exec: timed out after 0.3 s waiting for",
+        "(last error: No such file or directory",
+    );
+}
+
+#[test]
+fn tcp_addresses() {
+    // A free port: bind, note it, release (a small race, fine for a test).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let chardev = format!("socket,id=t,host=127.0.0.1,port={port},server=on,wait=off");
+    let Some(_q) = Qemu::qsd(&["--chardev", &chardev, "--monitor", "chardev=t"]) else {
+        return;
+    };
+    for addr in [
+        format!("127.0.0.1:{port}"),
+        format!("tcp:127.0.0.1:{port}"),
+        format!("tcp:localhost:{port}"),
+    ] {
+        let out = Cmd::new("qmp-exec")
+            .args(&["-s", &addr, "--json", "query-version"])
+            .ok();
+        assert!(out.json()["qemu"]["major"].is_u64(), "{}", out.show());
+    }
+}
+
+#[test]
+fn usage_errors_are_status_2_with_one_line() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["query-status"],
+            "qmp-exec: no monitor address: give -s/--socket ADDR or set QMP_SOCKET",
+        ),
+        (
+            &["-s", "host:port", "query-status"],
+            "qmp-exec: invalid value 'host:port' for '--socket <ADDR>': bad address 'host:port': port 'port' is not a number",
+        ),
+        (
+            &["-s", "/x", "query-status", "novalue"],
+            "qmp-exec: invalid value 'novalue' for '[ITEM]...': bad argument 'novalue': missing '='",
+        ),
+        (
+            &["-s", "/x", "--timeout", "0", "query-status"],
+            "qmp-exec: invalid value '0' for '--timeout <SECS>'",
+        ),
+        (
+            &["-s", "/x"],
+            "qmp-exec: the following required arguments were not provided: <COMMAND>",
+        ),
+        (
+            &["-s", "/x", "--bogus"],
+            "qmp-exec: unexpected argument '--bogus' found",
+        ),
+        (
+            &["-s", "/x", "--hmp", "info", "query-status"],
+            "qmp-exec: the argument '--hmp <COMMAND-LINE>' cannot be used with '[COMMAND]'",
+        ),
+    ];
+    for (args, want) in cases.iter() {
+        let out = Cmd::new("qmp-exec").args(args).status(2);
+        out.assert_err_has(want, "");
+        assert!(out.stdout.is_empty());
+    }
+    let help = Cmd::new("qmp-exec").arg("--help").ok();
+    assert!(
+        help.stdout.contains("Examples:") && help.stdout.contains("QMP_SOCKET"),
+        "{}",
+        help.show()
+    );
+    let version = Cmd::new("qmp-exec").arg("--version").ok();
+    assert_eq!(
+        version.stdout,
+        format!("qmp-exec {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}

@@ -1,0 +1,163 @@
+//! A scripted fake QMP server for what a real QEMU will not do.
+//!
+//! It accepts one client on a Unix socket in a temporary directory and plays
+//! its script; `finish` (or drop) asserts the whole script was played.
+
+use std::io::{Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+pub enum Step {
+    /// Send these bytes as they are.
+    Raw(Vec<u8>),
+    /// Send these bytes one at a time with a pause between them.
+    Drip(Vec<u8>, Duration),
+    /// Read one request and check its command name (and arguments, if given).
+    Expect(&'static str, Option<Value>),
+    /// Send this message plus the id of the last request, then CRLF.
+    Reply(Value),
+    /// Pause.
+    Sleep(Duration),
+    /// Read and discard until the client closes.
+    Drain,
+}
+
+pub use Step::*;
+
+pub fn greeting() -> Vec<u8> {
+    b"{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 1, \"major\": 10}, \"package\": \"fake\"}, \"capabilities\": [\"oob\"]}}\r\n".to_vec()
+}
+
+/// The script of a normal handshake.
+pub fn handshake() -> Vec<Step> {
+    vec![
+        Raw(greeting()),
+        Expect("qmp_capabilities", None),
+        Reply(json!({"return": {}})),
+    ]
+}
+
+pub fn expect(cmd: &'static str) -> Step {
+    Expect(cmd, None)
+}
+
+pub fn ret(v: Value) -> Step {
+    Reply(json!({ "return": v }))
+}
+
+pub struct Fake {
+    _dir: tempfile::TempDir,
+    pub path: PathBuf,
+    thread: Option<JoinHandle<Result<(), String>>>,
+}
+
+impl Fake {
+    /// Starts a server that plays `script` (a handshake is *not* added).
+    pub fn raw(script: Vec<Step>) -> Fake {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fake.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let thread = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().map_err(|e| e.to_string())?;
+            play(stream, script)
+        });
+        Fake {
+            _dir: dir,
+            path,
+            thread: Some(thread),
+        }
+    }
+
+    /// Starts a server that does the handshake, then plays `script`.
+    pub fn new(script: Vec<Step>) -> Fake {
+        let mut all = handshake();
+        all.extend(script);
+        Fake::raw(all)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Asserts the script was played to the end.
+    pub fn finish(mut self) {
+        self.join();
+    }
+
+    fn join(&mut self) {
+        if let Some(t) = self.thread.take() {
+            match t.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => panic!("fake server: {e}"),
+                Err(_) => panic!("fake server panicked"),
+            }
+        }
+    }
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.join();
+        }
+    }
+}
+
+fn play(stream: UnixStream, script: Vec<Step>) -> Result<(), String> {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut out = stream.try_clone().unwrap();
+    let mut requests =
+        serde_json::Deserializer::from_reader(stream.try_clone().unwrap()).into_iter::<Value>();
+    let mut last_id = None;
+    for (n, step) in script.into_iter().enumerate() {
+        let err = |e: &dyn std::fmt::Display| format!("step {n}: {e}");
+        match step {
+            Raw(bytes) => out.write_all(&bytes).map_err(|e| err(&e))?,
+            Drip(bytes, pause) => {
+                for b in bytes {
+                    if out.write_all(&[b]).is_err() {
+                        break; // the client gave up, as it should
+                    }
+                    std::thread::sleep(pause);
+                }
+            }
+            Expect(cmd, args) => {
+                let req = match requests.next() {
+                    Some(Ok(v)) => v,
+                    Some(Err(e)) => return Err(err(&format!("bad request: {e}"))),
+                    None => return Err(err(&format!("client closed, expected {cmd}"))),
+                };
+                if req["execute"] != cmd {
+                    return Err(err(&format!("expected {cmd}, got {req}")));
+                }
+                if let Some(a) = args
+                    && req["arguments"] != a
+                {
+                    return Err(err(&format!("expected arguments {a}, got {req}")));
+                }
+                last_id = req.get("id").cloned();
+            }
+            Reply(mut v) => {
+                if let (Some(id), Some(obj)) = (&last_id, v.as_object_mut()) {
+                    obj.insert("id".into(), id.clone());
+                }
+                let mut bytes = v.to_string().into_bytes();
+                bytes.extend_from_slice(b"\r\n");
+                out.write_all(&bytes).map_err(|e| err(&e))?;
+            }
+            Sleep(d) => std::thread::sleep(d),
+            Drain => {
+                let mut s = stream.try_clone().unwrap();
+                let mut buf = [0u8; 4096];
+                while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,156 @@
+//! The library over a socket pair: events queued in order, pipelining.
+
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use qmp::{Client, Options, Pipeline, Reply, Request};
+use serde_json::{Value, json};
+
+/// Runs `server` on one end of a socket pair, returns a client on the other.
+fn pair(
+    server: impl FnOnce(UnixStream) + Send + 'static,
+) -> (Client<UnixStream>, std::thread::JoinHandle<()>) {
+    let (a, b) = UnixStream::pair().unwrap();
+    let t = std::thread::spawn(move || server(b));
+    let c = Client::with_stream(
+        a,
+        "pair",
+        &Options {
+            timeout: Duration::from_secs(10),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    (c, t)
+}
+
+fn send(s: &mut UnixStream, v: Value) {
+    use std::io::Write;
+    s.write_all(format!("{v}\r\n").as_bytes()).unwrap();
+}
+
+fn requests(s: &UnixStream) -> impl Iterator<Item = Value> + use<> {
+    serde_json::Deserializer::from_reader(s.try_clone().unwrap())
+        .into_iter::<Value>()
+        .map(Result::unwrap)
+}
+
+fn event(name: &str, n: u64) -> Value {
+    json!({"event": name, "data": {"n": n}, "timestamp": {"seconds": 1, "microseconds": n}})
+}
+
+#[test]
+fn events_before_and_between_replies_are_kept_in_order() {
+    let (mut c, t) = pair(|mut s| {
+        send(&mut s, json!({"QMP": {"version": {}, "capabilities": []}}));
+        let mut reqs = requests(&s);
+        reqs.next();
+        send(&mut s, event("BEFORE_CAPS_REPLY", 0));
+        send(&mut s, json!({"return": {}}));
+        let r = reqs.next().unwrap();
+        send(&mut s, event("E", 1));
+        send(&mut s, event("E", 2));
+        send(&mut s, json!({"return": 1, "id": r["id"]}));
+        let r = reqs.next().unwrap();
+        send(&mut s, event("E", 3));
+        send(&mut s, json!({"return": 2, "id": r["id"]}));
+        send(&mut s, event("E", 4));
+    });
+    assert_eq!(c.execute("a", None).unwrap(), json!(1));
+    assert_eq!(c.execute("b", None).unwrap(), json!(2));
+    t.join().unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        let e = c
+            .next_event(Some(Duration::from_secs(5)))
+            .unwrap()
+            .expect("an event");
+        assert_eq!(e.timestamp(), Some((1, e.data()["n"].as_u64().unwrap())));
+        seen.push(format!("{}{}", e.name(), e.data()["n"]));
+    }
+    assert_eq!(seen, ["BEFORE_CAPS_REPLY0", "E1", "E2", "E3", "E4"]);
+    let end = c
+        .next_event(Some(Duration::from_secs(5)))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        end,
+        "connection closed by the server while waiting for an event"
+    );
+}
+
+struct Numbers {
+    next: u64,
+    total: u64,
+    got: Vec<Value>,
+}
+
+impl Pipeline for Numbers {
+    fn next_request(&mut self) -> Option<Request> {
+        (self.next < self.total).then(|| {
+            self.next += 1;
+            let mut a = serde_json::Map::new();
+            a.insert("n".into(), json!(self.next - 1));
+            Request::new("echo", Some(a))
+        })
+    }
+    fn on_reply(&mut self, index: usize, reply: Reply) -> bool {
+        assert_eq!(index, self.got.len());
+        self.got.push(reply.into_result().unwrap());
+        true
+    }
+}
+
+#[test]
+fn pipeline_with_events_interleaved_and_oob() {
+    const N: u64 = 20_000;
+    let (a, mut b) = UnixStream::pair().unwrap();
+    let t = std::thread::spawn(move || {
+        send(
+            &mut b,
+            json!({"QMP": {"version": {}, "capabilities": ["oob"]}}),
+        );
+        let mut reqs = requests(&b);
+        let caps = reqs.next().unwrap();
+        assert_eq!(
+            caps["arguments"],
+            json!({"enable": ["oob"]}),
+            "oob negotiated for pipelines"
+        );
+        send(&mut b, json!({"return": {}}));
+        // Replies are big and written while requests keep coming: if the
+        // client wrote everything before reading, both sides would block.
+        let pad = "p".repeat(2000);
+        for i in 0..N {
+            let r = reqs.next().unwrap();
+            assert_eq!(r["arguments"]["n"], i);
+            send(&mut b, event("E", i));
+            send(
+                &mut b,
+                json!({"return": {"n": r["arguments"]["n"], "pad": pad}, "id": r["id"]}),
+            );
+        }
+    });
+    let opts = Options {
+        oob: true,
+        ..Default::default()
+    };
+    let mut c = Client::with_stream(a, "pair", &opts).unwrap();
+    assert!(c.oob());
+    let mut p = Numbers {
+        next: 0,
+        total: N,
+        got: Vec::new(),
+    };
+    c.pipeline(&mut p).unwrap();
+    assert_eq!(p.got.len() as u64, N);
+    for (i, v) in p.got.iter().enumerate() {
+        assert_eq!(v["n"], i);
+    }
+    let events: Vec<u64> = c
+        .take_events()
+        .map(|e| e.data()["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(events, (0..N).collect::<Vec<_>>());
+    t.join().unwrap();
+}

@@ -1,0 +1,8 @@
+//! Integration tests: the binaries against real QEMU and a fake server.
+
+mod exec;
+mod fake;
+mod faults;
+mod library;
+mod qemu;
+mod util;

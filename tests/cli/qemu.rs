@@ -1,0 +1,106 @@
+//! Real QEMU servers, started by the tests in temporary directories and
+//! stopped by pid.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub const QSD: &str = "qemu-storage-daemon";
+pub const SYSTEM: &str = "qemu-system-x86_64";
+
+/// Whether `bin` is on PATH. When it is not, the test is skipped with a
+/// message, unless QMP_REQUIRE_QEMU=1 (CI), where that is a failure.
+pub fn available(bin: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()));
+    if !found {
+        if std::env::var("QMP_REQUIRE_QEMU").is_ok_and(|v| v == "1") {
+            panic!(
+                "{bin} is not installed and QMP_REQUIRE_QEMU=1 requires it (run .ci/install-qemu)"
+            );
+        }
+        eprintln!("SKIPPED: {bin} is not installed; set QMP_REQUIRE_QEMU=1 to make this a failure");
+    }
+    found
+}
+
+pub struct Qemu {
+    child: Child,
+    pub dir: tempfile::TempDir,
+    pub sock: PathBuf,
+}
+
+impl Qemu {
+    /// qemu-storage-daemon with a monitor on DIR/qmp.sock; `None` if absent.
+    pub fn qsd(extra: &[&str]) -> Option<Qemu> {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("qmp.sock");
+        let chardev = format!("socket,id=m,path={},server=on,wait=off", sock.display());
+        let mut args = vec!["--chardev", &chardev, "--monitor", "chardev=m"];
+        args.extend_from_slice(extra);
+        Qemu::start(QSD, &args, dir, sock)
+    }
+
+    /// qemu-system-x86_64 -M none (or `machine`) with a QMP socket.
+    pub fn system(extra: &[&str]) -> Option<Qemu> {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("qmp.sock");
+        let qmp = format!("unix:{},server=on,wait=off", sock.display());
+        let mut args = vec!["-nodefaults", "-display", "none", "-qmp", &qmp];
+        if !extra.contains(&"-M") {
+            args.extend_from_slice(&["-M", "none"]);
+        }
+        args.extend_from_slice(extra);
+        Qemu::start(SYSTEM, &args, dir, sock)
+    }
+
+    /// Spawns `bin` and waits until its monitor greets a client.
+    pub fn start(bin: &str, args: &[&str], dir: tempfile::TempDir, sock: PathBuf) -> Option<Qemu> {
+        if !available(bin) {
+            return None;
+        }
+        let log = std::fs::File::create(dir.path().join("log")).unwrap();
+        let child = Command::new(bin)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
+        let q = Qemu { child, dir, sock };
+        q.ready();
+        Some(q)
+    }
+
+    /// Waits for the greeting (connects with the library, then hangs up).
+    fn ready(&self) {
+        let options = qmp::Options {
+            wait: true,
+            timeout: Duration::from_secs(30),
+            ..Default::default()
+        };
+        let addr = qmp::Address::Unix(self.sock.clone());
+        if let Err(e) = qmp::Client::connect(&addr, &options) {
+            let log = std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default();
+            panic!(
+                "QEMU did not come up on {}: {e}\nlog:\n{log}",
+                self.sock.display()
+            );
+        }
+    }
+
+    pub fn sock(&self) -> &Path {
+        &self.sock
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+impl Drop for Qemu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

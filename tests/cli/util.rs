@@ -1,0 +1,198 @@
+//! Running the binaries: a command builder whose failures show everything.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A binary of this package, to be run with arguments.
+pub struct Cmd {
+    cmd: Command,
+    stdin: Vec<u8>,
+    shown: String,
+}
+
+/// The result of a run.
+pub struct Out {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+    shown: String,
+}
+
+pub fn bin(name: &str) -> &'static str {
+    match name {
+        "qmp-exec" => env!("CARGO_BIN_EXE_qmp-exec"),
+        _ => panic!("unknown binary {name}"),
+    }
+}
+
+/// `qmp-exec` with `-s SOCK` and the given arguments.
+pub fn exec(sock: &Path, args: &[&str]) -> Cmd {
+    let mut c = Cmd::new("qmp-exec");
+    c.arg("-s").arg(sock.to_str().unwrap()).args(args);
+    c
+}
+
+impl Cmd {
+    pub fn new(name: &str) -> Cmd {
+        let mut cmd = Command::new(bin(name));
+        cmd.env_remove("QMP_SOCKET").env_remove("QMP_TRACE");
+        Cmd {
+            cmd,
+            stdin: Vec::new(),
+            shown: name.to_string(),
+        }
+    }
+
+    pub fn arg(&mut self, a: &str) -> &mut Cmd {
+        self.shown.push(' ');
+        self.shown.push_str(&format!("{a:?}"));
+        self.cmd.arg(a);
+        self
+    }
+
+    pub fn args(&mut self, args: &[&str]) -> &mut Cmd {
+        for a in args {
+            self.arg(a);
+        }
+        self
+    }
+
+    pub fn env(&mut self, k: &str, v: &str) -> &mut Cmd {
+        self.shown.insert_str(0, &format!("{k}={v:?} "));
+        self.cmd.env(k, v);
+        self
+    }
+
+    pub fn stdin(&mut self, data: impl Into<Vec<u8>>) -> &mut Cmd {
+        self.stdin = data.into();
+        self
+    }
+
+    /// Starts the command without waiting.
+    pub fn spawn(&mut self) -> Running {
+        self.cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let start = Instant::now();
+        let mut child = self.cmd.spawn().expect("spawn binary");
+        let mut stdin = child.stdin.take().unwrap();
+        let data = std::mem::take(&mut self.stdin);
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&data);
+        });
+        Running {
+            child,
+            start,
+            writer,
+            shown: self.shown.clone(),
+        }
+    }
+
+    /// Runs the command to completion (killed after 60 s).
+    pub fn run(&mut self) -> Out {
+        self.spawn().wait()
+    }
+
+    /// Runs and asserts the exit status.
+    pub fn status(&mut self, want: i32) -> Out {
+        let out = self.run();
+        out.assert_status(want);
+        out
+    }
+
+    /// Runs and asserts success.
+    pub fn ok(&mut self) -> Out {
+        self.status(0)
+    }
+}
+
+pub struct Running {
+    child: std::process::Child,
+    start: Instant,
+    writer: std::thread::JoinHandle<()>,
+    shown: String,
+}
+
+impl Running {
+    pub fn wait(mut self) -> Out {
+        let deadline = self.start + Duration::from_secs(60);
+        while self.child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let elapsed = self.start.elapsed();
+        let output = self.child.wait_with_output().unwrap();
+        let _ = self.writer.join();
+        Out {
+            status: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            elapsed,
+            shown: self.shown,
+        }
+    }
+}
+
+impl Out {
+    pub fn show(&self) -> String {
+        format!(
+            "\ncommand: {}\nstatus:  {}\nelapsed: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}\n",
+            self.shown, self.status, self.elapsed, self.stdout, self.stderr
+        )
+    }
+
+    pub fn assert_status(&self, want: i32) -> &Out {
+        assert_eq!(self.status, want, "unexpected exit status{}", self.show());
+        assert!(!self.stderr.contains("panicked"), "panic{}", self.show());
+        self
+    }
+
+    /// Asserts stderr is exactly one line, equal to `want`.
+    pub fn assert_err(&self, want: &str) -> &Out {
+        assert_eq!(
+            self.stderr.trim_end_matches('\n'),
+            want,
+            "stderr{}",
+            self.show()
+        );
+        self
+    }
+
+    /// Asserts stderr is one line starting with `prefix` and containing `part`.
+    pub fn assert_err_has(&self, prefix: &str, part: &str) -> &Out {
+        assert_eq!(
+            self.stderr.lines().count(),
+            1,
+            "one stderr line{}",
+            self.show()
+        );
+        assert!(
+            self.stderr.starts_with(prefix),
+            "stderr prefix {prefix:?}{}",
+            self.show()
+        );
+        assert!(
+            self.stderr.contains(part),
+            "stderr should contain {part:?}{}",
+            self.show()
+        );
+        self
+    }
+
+    pub fn assert_stdout(&self, want: &str) -> &Out {
+        assert_eq!(self.stdout, want, "stdout{}", self.show());
+        self
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON: {e}{}", self.show()))
+    }
+}
