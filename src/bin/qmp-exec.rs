@@ -90,10 +90,15 @@ fn run(args: Args) -> RunResult {
             ("human-monitor-command", a)
         }
         // clap requires a command unless --hmp or --batch is given.
-        None => (
-            args.command.as_deref().unwrap_or_default(),
-            arguments(&args)?,
-        ),
+        None => {
+            let command = args.command.as_deref().unwrap_or_default();
+            if command.contains('=') {
+                let msg =
+                    format!("'{command}' is an argument, not a command: give the command first");
+                return Err(UsageError(msg).into());
+            }
+            (command, arguments(&args)?)
+        }
     };
     let mut client = args.conn.connect(false)?;
     let reply = client.request(command, Some(&arguments))?;

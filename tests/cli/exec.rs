@@ -174,6 +174,9 @@ fn items_reach_qemu_with_their_json_types() {
     exec(s, &["--args", "[1]", "blockdev-add"])
         .status(2)
         .assert_err("qmp-exec: --args must be a JSON object");
+    exec(s, &["--args", "{}", "driver=raw"])
+        .status(2)
+        .assert_err("qmp-exec: 'driver=raw' is an argument, not a command: give the command first");
 }
 
 #[test]
