@@ -93,8 +93,14 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
 /// Connection options, flattened into every binary.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConnectOpts {
-    /// Monitor address: a Unix socket PATH, unix:PATH, HOST:PORT, tcp:HOST:PORT or [IPV6]:PORT
-    #[arg(short, long, value_name = "ADDR", env = "QMP_SOCKET")]
+    /// The monitor's address.
+    #[arg(
+        short,
+        long,
+        value_name = "ADDR",
+        env = "QMP_SOCKET",
+        help = "Monitor address: a Unix socket PATH, unix:PATH, HOST:PORT, tcp:HOST:PORT or [IPV6]:PORT"
+    )]
     pub socket: Option<Address>,
     /// Seconds allowed for connecting plus the handshake, and for each reply
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
