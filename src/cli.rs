@@ -162,18 +162,31 @@ impl OutputOpts {
     }
 }
 
-/// Writes `s` to stdout; stdout's terminal-ness decides plain rendering.
+/// Prints `value` in `format`; stdout's terminal-ness decides plain rendering.
 ///
 /// # Errors
 /// The write error (a closed pipe is handled by [`main`]).
 pub fn print(value: &serde_json::Value, format: Format) -> io::Result<()> {
-    let stdout = io::stdout();
-    if let Some(s) = crate::output::render(value, format, stdout.is_terminal()) {
-        let mut out = stdout.lock();
-        out.write_all(s.as_bytes())?;
-        out.flush()?;
+    match crate::output::render(value, format, io::stdout().is_terminal()) {
+        Some(s) => write_stdout(&s, false),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// Writes plain text to stdout and flushes it. With `sanitize`, control
+/// characters are shown escaped when stdout is a terminal.
+///
+/// # Errors
+/// The write error (a closed pipe is handled by [`main`]).
+pub fn write_stdout(text: &str, sanitize: bool) -> io::Result<()> {
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    if sanitize && out.is_terminal() {
+        out.write_all(crate::output::sanitize(text).as_bytes())?;
+    } else {
+        out.write_all(text.as_bytes())?;
+    }
+    out.flush()
 }
 
 /// What a binary's `run` returns.

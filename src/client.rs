@@ -258,6 +258,28 @@ impl<S: Stream> Client<S> {
         }
     }
 
+    /// Runs `requests` pipelined over this connection and returns their
+    /// replies in order (error replies included). For a handful of commands;
+    /// use [`Client::pipeline`] to stream many.
+    ///
+    /// # Errors
+    /// As [`Client::pipeline`].
+    pub fn execute_all(&mut self, requests: Vec<Request>) -> Result<Vec<Reply>> {
+        struct All(std::vec::IntoIter<Request>, Vec<Reply>);
+        impl Pipeline for All {
+            fn next_request(&mut self) -> Option<Request> {
+                self.0.next()
+            }
+            fn on_reply(&mut self, _: usize, reply: Reply) -> bool {
+                self.1.push(reply);
+                true
+            }
+        }
+        let mut all = All(requests.into_iter(), Vec::new());
+        self.pipeline(&mut all)?;
+        Ok(all.1)
+    }
+
     /// Returns the next event: a queued one first, else one read from the
     /// socket within `timeout` (`None`: wait as long as it takes).
     /// `Ok(None)` means the timeout passed without an event.

@@ -31,6 +31,9 @@ mod error;
 pub mod items;
 mod message;
 pub mod output;
+pub mod pyfmt;
+pub mod qom;
+pub mod tree;
 pub mod wire;
 
 pub use address::Address;
