@@ -379,7 +379,11 @@ impl<S: TreeSink> TreeWalk<S> {
                     }
                     continue;
                 }
-                let value = p.get("value").ok_or("property could not be read");
+                // As QEMU's own tool: a missing or null value is unreadable.
+                let value = p
+                    .get("value")
+                    .filter(|v| !v.is_null())
+                    .ok_or("property could not be read");
                 if value.is_err() {
                     self.unreadable += 1;
                 }

@@ -5,4 +5,5 @@ mod fake;
 mod faults;
 mod library;
 mod qemu;
+mod qom;
 mod util;

@@ -1,6 +1,6 @@
 //! Running the binaries: a command builder whose failures show everything.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -24,13 +24,22 @@ pub struct Out {
 pub fn bin(name: &str) -> &'static str {
     match name {
         "qmp-exec" => env!("CARGO_BIN_EXE_qmp-exec"),
+        "qom-get" => env!("CARGO_BIN_EXE_qom-get"),
+        "qom-set" => env!("CARGO_BIN_EXE_qom-set"),
+        "qom-list" => env!("CARGO_BIN_EXE_qom-list"),
+        "qom-tree" => env!("CARGO_BIN_EXE_qom-tree"),
         _ => panic!("unknown binary {name}"),
     }
 }
 
 /// `qmp-exec` with `-s SOCK` and the given arguments.
 pub fn exec(sock: &Path, args: &[&str]) -> Cmd {
-    let mut c = Cmd::new("qmp-exec");
+    tool("qmp-exec", sock, args)
+}
+
+/// The binary `name` with `-s SOCK` and the given arguments.
+pub fn tool(name: &str, sock: &Path, args: &[&str]) -> Cmd {
+    let mut c = Cmd::new(name);
     c.arg("-s").arg(sock.to_str().unwrap()).args(args);
     c
 }
@@ -84,10 +93,22 @@ impl Cmd {
         let writer = std::thread::spawn(move || {
             let _ = stdin.write_all(&data);
         });
+        // Read both pipes while the child runs, or it blocks on a full pipe.
+        let drain = |mut r: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let _ = r.read_to_end(&mut buf);
+                buf
+            })
+        };
+        let stdout = drain(Box::new(child.stdout.take().unwrap()));
+        let stderr = drain(Box::new(child.stderr.take().unwrap()));
         Running {
             child,
             start,
             writer,
+            stdout,
+            stderr,
             shown: self.shown.clone(),
         }
     }
@@ -114,6 +135,8 @@ pub struct Running {
     child: std::process::Child,
     start: Instant,
     writer: std::thread::JoinHandle<()>,
+    stdout: std::thread::JoinHandle<Vec<u8>>,
+    stderr: std::thread::JoinHandle<Vec<u8>>,
     shown: String,
 }
 
@@ -128,12 +151,12 @@ impl Running {
             std::thread::sleep(Duration::from_millis(5));
         }
         let elapsed = self.start.elapsed();
-        let output = self.child.wait_with_output().unwrap();
+        let status = self.child.wait().unwrap();
         let _ = self.writer.join();
         Out {
-            status: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            status: status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&self.stdout.join().unwrap()).into_owned(),
+            stderr: String::from_utf8_lossy(&self.stderr.join().unwrap()).into_owned(),
             elapsed,
             shown: self.shown,
         }
