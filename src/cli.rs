@@ -12,6 +12,8 @@ use clap::Parser;
 use crate::address::Address;
 use crate::client::{Client, Options};
 use crate::error::Error;
+use crate::events::{Condition, Filter, Wait};
+use crate::message::Event;
 use crate::output::Format;
 use crate::wire::DEFAULT_MAX_MESSAGE;
 
@@ -90,6 +92,9 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
     }
 }
 
+/// The timeout when `--timeout` is not given.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Connection options, flattened into every binary.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConnectOpts {
@@ -102,9 +107,9 @@ pub struct ConnectOpts {
         help = "Monitor address: a Unix socket PATH, unix:PATH, HOST:PORT, tcp:HOST:PORT or [IPV6]:PORT"
     )]
     pub socket: Option<Address>,
-    /// Seconds allowed for connecting plus the handshake, and for each reply
-    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
-    pub timeout: Duration,
+    /// Seconds allowed for connecting plus the handshake, for each reply, and for awaited events [default: 10]
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub timeout: Option<Duration>,
     /// Retry connecting until the timeout while the socket is missing or refuses (QEMU starting)
     #[arg(long)]
     pub wait: bool,
@@ -130,7 +135,7 @@ impl ConnectOpts {
             )));
         };
         let options = Options {
-            timeout: self.timeout,
+            timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
             wait: self.wait,
             max_message: self.max_message,
             oob,
@@ -138,6 +143,64 @@ impl ConnectOpts {
         };
         Ok(Client::connect(address, &options)?)
     }
+}
+
+/// Event options, shared by qmp-events and qmp-exec.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EventOpts {
+    /// Wait for events named NAME (repeatable; shell globs such as 'BLOCK_JOB_*')
+    #[arg(short = 'e', long = "event", value_name = "NAME")]
+    pub event: Vec<String>,
+    /// Only events whose data holds VALUE at PATH (dotted; VALUE is JSON if it parses, else a string; repeatable, all must hold)
+    #[arg(short = 'm', long = "match", value_name = "PATH=VALUE")]
+    pub matches: Vec<Condition>,
+    /// End with status 1 when an event NAME whose data holds every PATH=VALUE arrives (repeatable)
+    #[arg(long = "fail-on", value_name = "NAME[,PATH=VALUE...]")]
+    pub fail_on: Vec<Filter>,
+    /// End with status 0 after N matching events
+    #[arg(short = 'n', long = "count", value_name = "N")]
+    pub count: Option<usize>,
+}
+
+impl EventOpts {
+    /// Whether any event option was given.
+    pub fn any(&self) -> bool {
+        !self.event.is_empty()
+            || !self.matches.is_empty()
+            || !self.fail_on.is_empty()
+            || self.count.is_some()
+    }
+
+    /// The wait these options describe; `count` applies when `-n` was not given.
+    pub fn wait(&self, timeout: Option<Duration>, count: Option<usize>) -> Wait {
+        Wait {
+            filter: Filter {
+                names: self.event.clone(),
+                conditions: self.matches.clone(),
+            },
+            fail_on: self.fail_on.clone(),
+            count: self.count.or(count),
+            timeout,
+        }
+    }
+}
+
+/// Prints one event: `SECONDS.MICROSECONDS NAME DATA` in plain mode, the whole
+/// message as one JSON line with `json`; flushed at once.
+///
+/// # Errors
+/// The write error.
+pub fn print_event(event: &Event, json: bool) -> io::Result<()> {
+    let text = if json {
+        format!("{}\n", serde_json::Value::Object(event.message().clone()))
+    } else {
+        let (s, us) = event.timestamp().unwrap_or((0, 0));
+        match event.message().get("data") {
+            Some(data) => format!("{s}.{us:06} {} {data}\n", event.name()),
+            None => format!("{s}.{us:06} {}\n", event.name()),
+        }
+    };
+    write_stdout(&text, !json)
 }
 
 /// Output options shared by the binaries that print values.
@@ -189,8 +252,11 @@ pub fn write_stdout(text: &str, sanitize: bool) -> io::Result<()> {
     out.flush()
 }
 
+/// The error type of the binaries' `run`.
+pub type BoxError = Box<dyn StdError + Send + Sync>;
+
 /// What a binary's `run` returns.
-pub type RunResult = Result<Status, Box<dyn StdError + Send + Sync>>;
+pub type RunResult = Result<Status, BoxError>;
 
 /// The status for an error chain, `None` for a closed stdout (exit quietly).
 fn classify(err: &(dyn StdError + 'static)) -> Option<Status> {

@@ -49,6 +49,13 @@ pub enum Phase {
     Send(String),
     /// Waiting for an event.
     Event,
+    /// Waiting for a number of matching events.
+    Events {
+        /// How many matched.
+        seen: usize,
+        /// How many were wanted.
+        wanted: usize,
+    },
 }
 
 /// Everything that can go wrong talking to a QMP server.
@@ -172,7 +179,13 @@ impl fmt::Display for Error {
                     "could not send '{cmd}' within {}: the server is not reading",
                     secs(*after)
                 ),
-                Phase::Event => write!(f, "no matching event within {}", secs(*after)),
+                Phase::Event => write!(f, "no event within {}", secs(*after)),
+                Phase::Events { seen, wanted } => write!(
+                    f,
+                    "timed out after {}: {seen} of {wanted} matching event{} arrived",
+                    secs(*after),
+                    if *wanted == 1 { "" } else { "s" }
+                ),
             },
             Error::Closed {
                 waiting_for,

@@ -28,6 +28,7 @@ pub mod cli;
 mod client;
 mod connect;
 mod error;
+pub mod events;
 pub mod items;
 mod message;
 pub mod output;

@@ -5,7 +5,10 @@ use std::io::{self, BufRead, BufWriter, Read, Write};
 
 use anyhow::Context;
 use clap::Parser;
-use qmp::cli::{ConnectOpts, OutputOpts, RunResult, Status, UsageError};
+use qmp::cli::{
+    BoxError, ConnectOpts, EventOpts, OutputOpts, RunResult, Status, UsageError, print_event,
+};
+use qmp::events::Outcome;
 use qmp::items::{Item, build_arguments};
 use qmp::output::Format;
 use qmp::{Pipeline, Reply, Request};
@@ -17,6 +20,8 @@ Examples:
   qmp-exec object-add qom-type=iothread id=io0 poll-max-ns:=1000
   qmp-exec blockdev-add driver=raw node-name=disk0 file.driver=file file.filename=/tmp/d.img
   qmp-exec --hmp 'info status'
+  qmp-exec blockdev-mirror job-id=job0 device=src target=dst sync=full \\
+      -e BLOCK_JOB_READY -m device=job0 --fail-on BLOCK_JOB_ERROR --timeout 60
   printf '%s\\n' '{\"execute\":\"query-status\"}' '{\"execute\":\"query-version\"}' | qmp-exec --batch";
 
 /// Run a QMP command and print its return value.
@@ -53,6 +58,8 @@ struct Args {
     /// Print the whole reply message, not just its return value
     #[arg(long, conflicts_with = "batch")]
     raw: bool,
+    #[command(flatten)]
+    events: EventOpts,
 }
 
 fn arguments(args: &Args) -> anyhow::Result<Map<String, Value>> {
@@ -79,6 +86,11 @@ fn arguments(args: &Args) -> anyhow::Result<Map<String, Value>> {
 }
 
 fn run(args: Args) -> RunResult {
+    if args.events.any() && (args.batch || args.events.event.is_empty()) {
+        let msg =
+            "-m/--match, -n/--count and --fail-on need -e/--event, which does not go with --batch";
+        return Err(UsageError(msg.into()).into());
+    }
     if args.batch {
         return batch(&args);
     }
@@ -115,7 +127,23 @@ fn run(args: Args) -> RunResult {
     if !args.raw {
         qmp::cli::print(&value, format)?;
     }
-    Ok(Status::Ok)
+    if args.events.event.is_empty() {
+        return Ok(Status::Ok);
+    }
+    // Events the command caused may have come before its reply: the client
+    // queued them, and the wait looks at them first.
+    let timeout = args.conn.timeout.unwrap_or(qmp::cli::DEFAULT_TIMEOUT);
+    let wait = args.events.wait(Some(timeout), Some(1));
+    let json = format != Format::Plain;
+    match wait.run(&mut client, |e| {
+        print_event(e, json).map_err(BoxError::from)
+    })? {
+        Outcome::Failed(e) => {
+            eprintln!("qmp-exec: failure event {}", e.name());
+            Ok(Status::Failed)
+        }
+        Outcome::Done | Outcome::Deadline => Ok(Status::Ok),
+    }
 }
 
 /// `--batch`: stdin lines in, one reply per line out, pipelined.

@@ -48,12 +48,14 @@ fn events_before_and_between_replies_are_kept_in_order() {
         send(&mut s, event("BEFORE_CAPS_REPLY", 0));
         send(&mut s, json!({"return": {}}));
         let r = reqs.next().unwrap();
+        assert_eq!(r, json!({"execute": "a"}), "compact, no arguments, no id");
         send(&mut s, event("E", 1));
         send(&mut s, event("E", 2));
-        send(&mut s, json!({"return": 1, "id": r["id"]}));
-        let r = reqs.next().unwrap();
+        assert!(r.get("id").is_none());
+        send(&mut s, json!({"return": 1}));
+        assert_eq!(reqs.next().unwrap(), json!({"execute": "b"}));
         send(&mut s, event("E", 3));
-        send(&mut s, json!({"return": 2, "id": r["id"]}));
+        send(&mut s, json!({"return": 2}));
         send(&mut s, event("E", 4));
     });
     assert_eq!(c.execute("a", None).unwrap(), json!(1));

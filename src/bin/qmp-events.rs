@@ -1,0 +1,52 @@
+//! qmp-events: print the events of a QMP monitor as they arrive.
+
+use clap::Parser;
+use qmp::cli::{BoxError, ConnectOpts, EventOpts, RunResult, Status, print_event};
+use qmp::events::Outcome;
+
+const EXAMPLES: &str = "\
+Examples:
+  qmp-events -s /run/vm1.qmp                          (print every event)
+  qmp-events -e 'BLOCK_JOB_*' --json | jq -c .data
+  qmp-events -e BLOCK_JOB_COMPLETED -m device=job0 -n 1 --timeout 60 \\
+      --fail-on BLOCK_JOB_ERROR,device=job0";
+
+/// Print the events of a QMP monitor as they arrive.
+///
+/// One line per event: 'SECONDS.MICROSECONDS NAME DATA', or with --json the
+/// whole event as one JSON object per line. Output is flushed per event.
+/// Filters: -e NAME (globs), -m PATH=VALUE on the event's data. With -n N it
+/// ends after N matching events (status 0, or 4 if --timeout passes first);
+/// without, it listens until --timeout (status 0) or the connection ends
+/// (status 3). --fail-on ends it with status 1. QEMU serves one client per
+/// monitor: give QEMU a second monitor for a long-running listener.
+#[derive(Debug, Parser)]
+#[command(name = "qmp-events", version, after_help = EXAMPLES)]
+struct Args {
+    #[command(flatten)]
+    conn: ConnectOpts,
+    #[command(flatten)]
+    events: EventOpts,
+    /// Print each event as one JSON object per line
+    #[arg(short, long)]
+    json: bool,
+}
+
+fn run(args: Args) -> RunResult {
+    let mut client = args.conn.connect(false)?;
+    let wait = args.events.wait(args.conn.timeout, None);
+    let outcome = wait.run(&mut client, |e| {
+        print_event(e, args.json).map_err(BoxError::from)
+    })?;
+    Ok(match outcome {
+        Outcome::Failed(e) => {
+            eprintln!("qmp-events: failure event {}", e.name());
+            Status::Failed
+        }
+        Outcome::Done | Outcome::Deadline => Status::Ok,
+    })
+}
+
+fn main() -> std::process::ExitCode {
+    qmp::cli::main("qmp-events", run)
+}
