@@ -3,7 +3,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 BINDIR = $(DESTDIR)$(PREFIX)/bin
 MANDIR = $(DESTDIR)$(PREFIX)/share/man
-BINS = qmp-exec
+BINS = qmp-exec qmp-events qom-get qom-set qom-list qom-tree
 CARGO ?= cargo
 
 .PHONY: all build demo test lint bench install uninstall clean

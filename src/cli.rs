@@ -48,7 +48,7 @@ pub const EXIT_STATUSES: &[(Status, &str)] = &[
     ),
     (
         Status::Timeout,
-        "a timeout passed (connect, greeting, reply)",
+        "a timeout passed (connect, greeting, reply, awaited events)",
     ),
 ];
 
