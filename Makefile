@@ -3,10 +3,13 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 BINDIR = $(DESTDIR)$(PREFIX)/bin
 MANDIR = $(DESTDIR)$(PREFIX)/share/man
+BASHDIR = $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+ZSHDIR = $(DESTDIR)$(PREFIX)/share/zsh/site-functions
+FISHDIR = $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 BINS = qmp-exec qmp-events qom-get qom-set qom-list qom-tree
 CARGO ?= cargo
 
-.PHONY: all build demo test lint bench install uninstall clean
+.PHONY: all build demo test lint bench completions install install-check uninstall clean
 
 all: build
 
@@ -28,13 +31,37 @@ lint:
 bench:
 	./bench/run
 
+# Regenerates the committed completion scripts from the clap definitions
+# (a test fails when they are out of date).
+completions:
+	$(CARGO) build --locked
+	for b in $(BINS); do \
+	    target/debug/$$b --generate complete-bash > completions/$$b.bash && \
+	    target/debug/$$b --generate complete-zsh > completions/_$$b && \
+	    target/debug/$$b --generate complete-fish > completions/$$b.fish || exit 1; \
+	done
+
 install: build
-	install -d $(BINDIR) $(MANDIR)/man1
-	for b in $(BINS); do install -m 755 target/release/$$b $(BINDIR)/$$b; done
-	for b in $(BINS); do install -m 644 man/$$b.1 $(MANDIR)/man1/$$b.1; done
+	install -d $(BINDIR) $(MANDIR)/man1 $(MANDIR)/man7 $(BASHDIR) $(ZSHDIR) $(FISHDIR)
+	for b in $(BINS); do \
+	    install -m 755 target/release/$$b $(BINDIR)/$$b && \
+	    install -m 644 man/$$b.1 $(MANDIR)/man1/$$b.1 && \
+	    install -m 644 completions/$$b.bash $(BASHDIR)/$$b && \
+	    install -m 644 completions/_$$b $(ZSHDIR)/_$$b && \
+	    install -m 644 completions/$$b.fish $(FISHDIR)/$$b.fish || exit 1; \
+	done
+	install -m 644 man/qmp-tools.7 $(MANDIR)/man7/qmp-tools.7
+
+# Installs into a temporary DESTDIR, checks every file and renders every
+# page with man -l, then uninstalls and checks that nothing is left.
+install-check:
+	./scripts/install-check
 
 uninstall:
-	for b in $(BINS); do rm -f $(BINDIR)/$$b $(MANDIR)/man1/$$b.1; done
+	for b in $(BINS); do \
+	    rm -f $(BINDIR)/$$b $(MANDIR)/man1/$$b.1 $(BASHDIR)/$$b $(ZSHDIR)/_$$b $(FISHDIR)/$$b.fish; \
+	done
+	rm -f $(MANDIR)/man7/qmp-tools.7
 
 clean:
 	$(CARGO) clean

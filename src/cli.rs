@@ -293,9 +293,33 @@ pub fn one_line(err: &(dyn StdError + 'static)) -> String {
     s.replace('\n', " ")
 }
 
+/// Writes the shell completion script for `A` (`tool --generate
+/// complete-bash|complete-zsh|complete-fish`, as `make completions` does).
+fn generate<A: Parser>(tool: &str, what: &std::ffi::OsStr) -> ExitCode {
+    use clap_complete::Shell;
+    let shell = match what.to_str() {
+        Some("complete-bash") => Shell::Bash,
+        Some("complete-zsh") => Shell::Zsh,
+        Some("complete-fish") => Shell::Fish,
+        _ => {
+            eprintln!("{tool}: --generate takes complete-bash, complete-zsh or complete-fish");
+            return Status::Usage.into();
+        }
+    };
+    clap_complete::generate(shell, &mut A::command(), tool, &mut io::stdout());
+    ExitCode::SUCCESS
+}
+
 /// The `main` of every binary: parses `A`, runs `run`, prints errors as one
 /// line `tool: message` on stderr and exits with the table's status.
+///
+/// `tool --generate complete-SHELL` (a hidden option, as ripgrep's
+/// `--generate`) prints the shell completion script instead.
 pub fn main<A: Parser>(tool: &str, run: impl FnOnce(A) -> RunResult) -> ExitCode {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().take(4).collect();
+    if argv.len() == 3 && argv[1] == "--generate" {
+        return generate::<A>(tool, &argv[2]);
+    }
     let args = match A::try_parse() {
         Ok(a) => a,
         Err(e) if !e.use_stderr() => {
