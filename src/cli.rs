@@ -200,7 +200,7 @@ pub fn print_event(event: &Event, json: bool) -> io::Result<()> {
             None => format!("{s}.{us:06} {}\n", event.name()),
         }
     };
-    write_stdout(&text, !json)
+    write_stdout(&text, json)
 }
 
 /// Output options shared by the binaries that print values.
@@ -230,26 +230,41 @@ impl OutputOpts {
 /// # Errors
 /// The write error (a closed pipe is handled by [`main`]).
 pub fn print(value: &serde_json::Value, format: Format) -> io::Result<()> {
+    let json = format != Format::Plain || !value.is_string();
     match crate::output::render(value, format, io::stdout().is_terminal()) {
-        Some(s) => write_stdout(&s, false),
+        Some(s) => write_stdout(&s, json),
         None => Ok(()),
     }
 }
 
-/// Writes plain text to stdout and flushes it. With `sanitize`, control
-/// characters are shown escaped when stdout is a terminal.
+/// Writes text to stdout and flushes it. On a terminal, the text is made
+/// safe first ([`crate::output::terminal_safe`]; `json` says it is JSON).
 ///
 /// # Errors
 /// The write error (a closed pipe is handled by [`main`]).
-pub fn write_stdout(text: &str, sanitize: bool) -> io::Result<()> {
+pub fn write_stdout(text: &str, json: bool) -> io::Result<()> {
     let stdout = io::stdout();
     let mut out = stdout.lock();
-    if sanitize && out.is_terminal() {
-        out.write_all(crate::output::sanitize(text).as_bytes())?;
+    if out.is_terminal() {
+        out.write_all(crate::output::terminal_safe(text, json).as_bytes())?;
     } else {
         out.write_all(text.as_bytes())?;
     }
     out.flush()
+}
+
+/// Prints `tool: message` as one line on stderr, made safe for a terminal
+/// (server-sent descriptions end up in messages).
+pub fn report(tool: &str, message: &str) {
+    let line = format!("{tool}: {}\n", message.replace('\n', " "));
+    let stderr = io::stderr();
+    let mut err = stderr.lock();
+    let text = if err.is_terminal() {
+        crate::output::terminal_safe(&line, false)
+    } else {
+        line.into()
+    };
+    let _ = err.write_all(text.as_bytes());
 }
 
 /// The error type of the binaries' `run`.
@@ -290,7 +305,7 @@ pub fn one_line(err: &(dyn StdError + 'static)) -> String {
         }
         cur = e.source();
     }
-    s.replace('\n', " ")
+    s
 }
 
 /// Writes the shell completion script for `A` (`tool --generate
@@ -302,7 +317,10 @@ fn generate<A: Parser>(tool: &str, what: &std::ffi::OsStr) -> ExitCode {
         Some("complete-zsh") => Shell::Zsh,
         Some("complete-fish") => Shell::Fish,
         _ => {
-            eprintln!("{tool}: --generate takes complete-bash, complete-zsh or complete-fish");
+            report(
+                tool,
+                "--generate takes complete-bash, complete-zsh or complete-fish",
+            );
             return Status::Usage.into();
         }
     };
@@ -339,7 +357,7 @@ pub fn main<A: Parser>(tool: &str, run: impl FnOnce(A) -> RunResult) -> ExitCode
                         && !l.starts_with("For more information")
                 })
                 .collect();
-            eprintln!("{tool}: {}; try '{tool} --help'", msg.join(" "));
+            report(tool, &format!("{}; try '{tool} --help'", msg.join(" ")));
             return Status::Usage.into();
         }
     };
@@ -348,7 +366,7 @@ pub fn main<A: Parser>(tool: &str, run: impl FnOnce(A) -> RunResult) -> ExitCode
         Err(e) => match classify(&*e) {
             None => ExitCode::SUCCESS,
             Some(status) => {
-                eprintln!("{tool}: {}", one_line(&*e));
+                report(tool, &one_line(&*e));
                 status.into()
             }
         },

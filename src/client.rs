@@ -327,7 +327,8 @@ impl<S: Stream> Client<S> {
         }
         self.out.push(b'}');
         if self.trace {
-            eprintln!("-> {}", String::from_utf8_lossy(&self.out[start..]));
+            let line = String::from_utf8_lossy(&self.out[start..]);
+            eprintln!("-> {}", crate::output::sanitize(&line));
         }
     }
 

@@ -139,12 +139,9 @@ impl fmt::Display for Error {
                  tcp:HOST:PORT, [IPV6]:PORT)",
                 input.escape_debug()
             ),
-            Error::Item { item, reason } => write!(
-                f,
-                "bad argument '{}': {reason} (forms: key=text, key:=json, key=@file, \
-                 key:=@file; a.b=x nests)",
-                item.escape_debug()
-            ),
+            Error::Item { item, reason } => {
+                write!(f, "bad argument '{}': {reason}", item.escape_debug())
+            }
             Error::Connect { address, .. } => write!(f, "cannot connect to {address}"),
             Error::Timeout {
                 address,

@@ -29,9 +29,13 @@ pub struct Item {
 }
 
 fn bad(item: &str, reason: impl Into<String>) -> Error {
+    let reason = format!(
+        "{} (forms: key=text, key:=json, key=@file, key:=@file; a.b=x nests)",
+        reason.into()
+    );
     Error::Item {
         item: item.to_string(),
-        reason: reason.into(),
+        reason,
     }
 }
 

@@ -52,22 +52,25 @@ impl<W: Write> PlainTree<W> {
     pub fn into_inner(self) -> W {
         self.out
     }
+
+    fn line(&mut self, mut line: String) -> io::Result<()> {
+        if self.terminal {
+            line = crate::output::sanitize(&line);
+        }
+        line.push('\n');
+        self.out.write_all(line.as_bytes())
+    }
 }
 
 impl<W: Write> TreeSink for PlainTree<W> {
     fn object(&mut self, path: &str) -> io::Result<()> {
-        writeln!(self.out, "{path}")
+        self.line(path.to_string())
     }
     fn property(&mut self, name: &str, ty: &str, value: Result<&Value, &str>) -> io::Result<()> {
-        let line = match value {
+        self.line(match value {
             Ok(v) => format!("  {name}: {} ({ty})", crate::pyfmt::py_str(v)),
             Err(desc) => format!("  {name}: <EXCEPTION: {desc}> ({ty})"),
-        };
-        if self.terminal {
-            writeln!(self.out, "{}", crate::output::sanitize(&line))
-        } else {
-            writeln!(self.out, "{line}")
-        }
+        })
     }
     fn end_properties(&mut self) -> io::Result<()> {
         writeln!(self.out)
@@ -81,6 +84,7 @@ impl<W: Write> TreeSink for PlainTree<W> {
 /// `{"path": P, "properties": [{"name", "type", "value" | "error"}], "children": [...]}`.
 pub struct JsonTree<W> {
     out: W,
+    terminal: bool,
     /// Per open object: whether something was written in its current array.
     open: Vec<bool>,
     /// Whether the top-level object was written.
@@ -88,12 +92,23 @@ pub struct JsonTree<W> {
 }
 
 impl<W: Write> JsonTree<W> {
-    /// Writes to `out`.
-    pub fn new(out: W) -> Self {
+    /// Writes to `out`; `terminal` escapes the DEL and C1 characters JSON
+    /// leaves raw.
+    pub fn new(out: W, terminal: bool) -> Self {
         JsonTree {
             out,
+            terminal,
             open: Vec::new(),
             started: false,
+        }
+    }
+
+    fn emit(&mut self, text: &str) -> io::Result<()> {
+        if self.terminal {
+            self.out
+                .write_all(crate::output::terminal_safe(text, true).as_bytes())
+        } else {
+            self.out.write_all(text.as_bytes())
         }
     }
 
@@ -118,11 +133,10 @@ impl<W: Write> TreeSink for JsonTree<W> {
     fn object(&mut self, path: &str) -> io::Result<()> {
         self.comma()?;
         self.started = true;
-        write!(
-            self.out,
+        self.emit(&format!(
             "{{\"path\":{},\"properties\":[",
             Value::from(path)
-        )?;
+        ))?;
         self.open.push(true);
         Ok(())
     }
@@ -135,7 +149,7 @@ impl<W: Write> TreeSink for JsonTree<W> {
             Ok(v) => p.insert("value".into(), v.clone()),
             Err(e) => p.insert("error".into(), e.into()),
         };
-        write!(self.out, "{}", Value::Object(p))
+        self.emit(&Value::Object(p).to_string())
     }
     fn end_properties(&mut self) -> io::Result<()> {
         self.out.write_all(b"],\"children\":[")?;

@@ -170,7 +170,10 @@ impl Decoder {
         }
         let bytes = &self.buf[self.start..end];
         if self.trace {
-            eprintln!("<- {}", String::from_utf8_lossy(bytes));
+            eprintln!(
+                "<- {}",
+                crate::output::sanitize(&String::from_utf8_lossy(bytes))
+            );
         }
         let parsed = serde_json::from_slice::<Map<String, Value>>(bytes);
         let result = parsed.map_err(|e| Error::Protocol {

@@ -40,7 +40,7 @@ fn run(args: Args) -> RunResult {
     })?;
     Ok(match outcome {
         Outcome::Failed(e) => {
-            eprintln!("qmp-events: failure event {}", e.name());
+            qmp::cli::report("qmp-events", &format!("failure event {}", e.name()));
             Status::Failed
         }
         Outcome::Done | Outcome::Deadline => Status::Ok,

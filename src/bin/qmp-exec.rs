@@ -139,7 +139,7 @@ fn run(args: Args) -> RunResult {
         print_event(e, json).map_err(BoxError::from)
     })? {
         Outcome::Failed(e) => {
-            eprintln!("qmp-exec: failure event {}", e.name());
+            qmp::cli::report("qmp-exec", &format!("failure event {}", e.name()));
             Ok(Status::Failed)
         }
         Outcome::Done | Outcome::Deadline => Ok(Status::Ok),
@@ -218,10 +218,8 @@ impl<R: BufRead, W: Write> Pipeline for Batch<R, W> {
                     return Some(req);
                 }
                 Err(why) => {
-                    eprintln!(
-                        "qmp-exec: stdin line {}: {why}; nothing sent for it",
-                        self.line_no
-                    );
+                    let msg = format!("stdin line {}: {why}; nothing sent for it", self.line_no);
+                    qmp::cli::report("qmp-exec", &msg);
                     self.fail(Status::Usage);
                 }
             }
@@ -234,7 +232,7 @@ impl<R: BufRead, W: Write> Pipeline for Batch<R, W> {
         if reply.is_error()
             && let Err(e) = reply.clone().into_result()
         {
-            eprintln!("qmp-exec: stdin line {line}: {e}");
+            qmp::cli::report("qmp-exec", &format!("stdin line {line}: {e}"));
             self.fail(Status::Failed);
         }
         let mut msg = reply.into_message();

@@ -41,7 +41,7 @@ fn run(args: Args) -> RunResult {
         } else {
             qom_get_text(&value)
         };
-        write_stdout(&text, !args.json)?;
+        write_stdout(&text, args.json)?;
         return Ok(Status::Ok);
     }
     let requests = args.properties.iter().map(PropPath::get_request).collect();
@@ -56,7 +56,7 @@ fn run(args: Args) -> RunResult {
             }
             Ok(value) => text.push_str(&format!("{prop}: {}\n", py_str(&value))),
             Err(e) => {
-                eprintln!("qom-get: {prop}: {e}");
+                qmp::cli::report("qom-get", &format!("{prop}: {e}"));
                 status = Status::Failed;
             }
         }
@@ -64,7 +64,7 @@ fn run(args: Args) -> RunResult {
     if args.json {
         text = format!("{}\n", Value::Object(map));
     }
-    write_stdout(&text, !args.json)?;
+    write_stdout(&text, args.json)?;
     Ok(status)
 }
 

@@ -52,7 +52,7 @@ fn run(args: Args) -> RunResult {
         }
         text.push('\n');
     }
-    write_stdout(&text, true)?;
+    write_stdout(&text, false)?;
     Ok(Status::Ok)
 }
 

@@ -12,7 +12,7 @@ Examples:
 
 /// Set a QOM property.
 ///
-/// VALUE is sent as JSON when it parses as JSON (true, 42, \"text\", [1,2]),
+/// VALUE is sent as JSON when it parses as JSON (true, 42, "text", [1,2]),
 /// else as a string; --string always sends a string. Unlike QEMU's qom-set,
 /// int and bool properties can be set. Prints nothing on success.
 #[derive(Debug, Parser)]

@@ -50,7 +50,15 @@ fn walk<S: TreeSink>(
         return Err(e.into());
     }
     for (path, e) in &walk.errors {
-        eprintln!("qom-tree: {path}: {e}");
+        qmp::cli::report("qom-tree", &format!("{path}: {e}"));
+    }
+    if walk.unreadable > 0 {
+        let n = walk.unreadable;
+        let noun = if n == 1 { "property" } else { "properties" };
+        qmp::cli::report(
+            "qom-tree",
+            &format!("{n} {noun} could not be read (shown as <EXCEPTION: ...>)"),
+        );
     }
     let ok = walk.errors.is_empty() && walk.unreadable == 0;
     Ok((walk, if ok { Status::Ok } else { Status::Failed }))
@@ -61,7 +69,7 @@ fn run(args: Args) -> RunResult {
     let terminal = stdout.is_terminal();
     let out = BufWriter::with_capacity(64 << 10, stdout.lock());
     let (mut out, status) = if args.json {
-        let (w, s) = walk(&args, JsonTree::new(out))?;
+        let (w, s) = walk(&args, JsonTree::new(out, terminal))?;
         (w.into_sink().into_inner(), s)
     } else {
         let (w, s) = walk(&args, PlainTree::new(out, terminal))?;

@@ -1,5 +1,6 @@
 //! Integration tests: the binaries against real QEMU and a fake server.
 
+mod docs;
 mod exec;
 mod fake;
 mod faults;

@@ -28,6 +28,7 @@ pub fn bin(name: &str) -> &'static str {
         "qom-set" => env!("CARGO_BIN_EXE_qom-set"),
         "qom-list" => env!("CARGO_BIN_EXE_qom-list"),
         "qom-tree" => env!("CARGO_BIN_EXE_qom-tree"),
+        "qmp-events" => env!("CARGO_BIN_EXE_qmp-events"),
         _ => panic!("unknown binary {name}"),
     }
 }
