@@ -253,6 +253,13 @@ impl Decoder {
                 self.start = 0;
             }
             let len = self.buf.len();
+            // Grow by doubling, but never past what the cap can need: a peer
+            // sending an endless message costs at most the cap plus a chunk.
+            if self.buf.capacity() < len + READ_CHUNK {
+                let limit = self.max.saturating_add(2 * READ_CHUNK);
+                let target = (self.buf.capacity() * 2).min(limit).max(len + READ_CHUNK);
+                self.buf.reserve_exact(target - len);
+            }
             self.buf.resize(len + READ_CHUNK, 0);
             let got = stream.read(&mut self.buf[len..]);
             self.buf.truncate(len + *got.as_ref().unwrap_or(&0));
