@@ -7,4 +7,5 @@ mod faults;
 mod library;
 mod qemu;
 mod qom;
+mod robust;
 mod util;

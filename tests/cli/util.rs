@@ -142,7 +142,16 @@ pub struct Running {
 }
 
 impl Running {
-    pub fn wait(mut self) -> Out {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn wait(self) -> Out {
+        self.wait_status().1
+    }
+
+    /// Waits (killing the child after 60 s); the raw status and the output.
+    pub fn wait_status(mut self) -> (std::process::ExitStatus, Out) {
         let deadline = self.start + Duration::from_secs(60);
         while self.child.try_wait().unwrap().is_none() {
             if Instant::now() > deadline {
@@ -154,13 +163,14 @@ impl Running {
         let elapsed = self.start.elapsed();
         let status = self.child.wait().unwrap();
         let _ = self.writer.join();
-        Out {
+        let out = Out {
             status: status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&self.stdout.join().unwrap()).into_owned(),
             stderr: String::from_utf8_lossy(&self.stderr.join().unwrap()).into_owned(),
             elapsed,
             shown: self.shown,
-        }
+        };
+        (status, out)
     }
 }
 
