@@ -43,8 +43,21 @@ fn read_file(item: &str, path: &str) -> Result<String, Error> {
     if path.is_empty() {
         return Err(bad(item, "empty file name after '@'"));
     }
-    std::fs::read_to_string(path).map_err(|e| bad(item, format!("cannot read '{path}': {e}")))
+    use std::io::Read;
+    let cannot = |e: std::io::Error| bad(item, format!("cannot read '{path}': {e}"));
+    let mut text = String::new();
+    // Bounded: `x=@/dev/zero` must be an error, not an exhausted memory.
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_FILE + 1).read_to_string(&mut text))
+        .map_err(cannot)?;
+    if text.len() as u64 > MAX_FILE {
+        return Err(bad(item, format!("'{path}' is larger than {MAX_FILE} bytes")));
+    }
+    Ok(text)
 }
+
+/// The largest file an `@file` item may read (as the default message cap).
+const MAX_FILE: u64 = crate::wire::DEFAULT_MAX_MESSAGE as u64;
 
 impl FromStr for Item {
     type Err = Error;
@@ -216,6 +229,7 @@ mod tests {
             ("x=@", "empty file name"),
             ("x=@/nonexistent/file", "cannot read '/nonexistent/file'"),
             ("x:=@/nonexistent/file", "cannot read"),
+            ("x=@/dev/zero", "is larger than 67108864 bytes"),
         ];
         for (input, want) in bad {
             let err = parse(input).expect_err(input);
