@@ -9,7 +9,7 @@ FISHDIR = $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 BINS = qmp-exec qmp-events qom-get qom-set qom-list qom-tree
 CARGO ?= cargo
 
-.PHONY: all build demo test lint bench completions install install-check uninstall clean
+.PHONY: all build demo test lint bench completions fuzz-smoke install install-check uninstall clean
 
 all: build
 
@@ -30,6 +30,15 @@ lint:
 
 bench:
 	./bench/run
+
+# Every fuzz target for 30 s (see fuzz/README.md; needs cargo-fuzz).
+FUZZ_TARGETS = decoder items address prop_path pyfmt events
+fuzz-smoke:
+	for t in $(FUZZ_TARGETS); do \
+	    mkdir -p /tmp/qmp-fuzzwork/$$t && \
+	    RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -s none $$t /tmp/qmp-fuzzwork/$$t fuzz/corpus/$$t \
+	        -- -max_total_time=30 || exit 1; \
+	done
 
 # Regenerates the committed completion scripts from the clap definitions
 # (a test fails when they are out of date).

@@ -31,11 +31,18 @@ pub enum Address {
 }
 
 impl fmt::Display for Address {
+    /// The address as the user would write it, with a `unix:` or `tcp:`
+    /// prefix only where it would otherwise read back as something else.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Address::Unix(p) => write!(f, "{}", p.display()),
-            Address::Tcp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
-            Address::Tcp { host, port } => write!(f, "{host}:{port}"),
+        let (bare, prefix) = match self {
+            Address::Unix(p) => (p.display().to_string(), "unix:"),
+            Address::Tcp { host, port } if host.contains(':') => (format!("[{host}]:{port}"), "tcp:"),
+            Address::Tcp { host, port } => (format!("{host}:{port}"), "tcp:"),
+        };
+        if bare.parse::<Address>().is_ok_and(|a| a == *self) {
+            f.write_str(&bare)
+        } else {
+            write!(f, "{prefix}{bare}")
         }
     }
 }
@@ -70,6 +77,13 @@ fn parse_tcp(input: &str, rest: &str) -> Result<Address, Error> {
     };
     if host.is_empty() {
         return Err(bad(input, "empty host"));
+    }
+    // Found by fuzzing: '[[x]:1' took '[x' for a host.
+    if host.contains(['[', ']']) {
+        return Err(bad(input, "stray '[' or ']' in the host"));
+    }
+    if rest.starts_with('[') && !host.contains(':') {
+        return Err(bad(input, "only IPv6 addresses go in brackets"));
     }
     let port: u16 = match port.parse() {
         Ok(0) | Err(_) => {
@@ -167,6 +181,9 @@ mod tests {
             ("[::1:4444", None),
             ("[]:4444", None),
             ("a:b", None),
+            ("[[p2]:4", None),
+            ("[p2]:4", None),
+            ("h]:4", None),
         ];
         for (input, want) in cases {
             let got = input.parse::<Address>();
@@ -183,7 +200,7 @@ mod tests {
 
     #[test]
     fn display_round_trips() {
-        for s in ["/run/x.qmp", "localhost:4444", "[::1]:4444"] {
+        for s in ["/run/x.qmp", "localhost:4444", "[::1]:4444", "unix:odd:name", "tcp:tcp:4", "unix:tcp:x"] {
             let a: Address = s.parse().unwrap();
             assert_eq!(a.to_string(), s);
             assert_eq!(a.to_string().parse::<Address>().unwrap(), a);

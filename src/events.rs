@@ -21,13 +21,14 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
     // Iterative matching with backtracking to the last `*`.
     let (mut pi, mut ni, mut star, mut mark) = (0, 0, None, 0);
     while ni < n.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
-            pi += 1;
-            ni += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        // A '*' in the pattern is a wildcard even where the name has a '*'.
+        if pi < p.len() && p[pi] == '*' {
             star = Some(pi);
             mark = ni;
             pi += 1;
+        } else if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
         } else if let Some(s) = star {
             pi = s + 1;
             mark += 1;
@@ -251,6 +252,10 @@ mod tests {
             ("*A*B", "xxAyyBzz", false),
             ("a*a*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", false),
             ("?", "é", true),
+            // Found by fuzzing: a '*' in the name must not eat the pattern's.
+            ("*a*c", "device=[1*a*b?c", true),
+            ("*", "*", true),
+            ("a*", "a*b", true),
         ];
         for (p, n, want) in cases {
             assert_eq!(glob_match(p, n), want, "{p:?} {n:?}");
