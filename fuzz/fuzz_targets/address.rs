@@ -5,7 +5,9 @@ use libfuzzer_sys::fuzz_target;
 use qmp::Address;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     match text.parse::<Address>() {
         Ok(a) => {
             let again: Address = a.to_string().parse().expect("Display output parses");

@@ -27,7 +27,9 @@ fn decode(input: &[u8], cuts: &[usize], max: usize) -> (Vec<serde_json::Value>, 
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&seed, input)) = data.split_first() else { return };
+    let Some((&seed, input)) = data.split_first() else {
+        return;
+    };
     let max = 64 + usize::from(seed) * 64;
     let whole = decode(input, &[], max);
     // Cut points derived from the seed: every `step` bytes.
@@ -36,7 +38,11 @@ fuzz_target!(|data: &[u8]| {
     let pieces = decode(input, &cuts, max);
     // Messages are the same whatever the pieces; an error may be found
     // earlier in pieces only for the size cap (seen before the end).
-    assert_eq!(whole.0[..pieces.0.len()], pieces.0[..], "messages depend on the pieces");
+    assert_eq!(
+        whole.0[..pieces.0.len()],
+        pieces.0[..],
+        "messages depend on the pieces"
+    );
     if whole.1.is_none() {
         assert_eq!(whole, pieces);
     }

@@ -17,12 +17,22 @@ fn reference(p: &[char], n: &[char]) -> bool {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let mut parts = text.splitn(3, '\n');
-    let (pattern, name, rest) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let (pattern, name, rest) = (
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+    );
     let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
     if p.len() <= 12 && n.len() <= 24 {
-        assert_eq!(glob_match(pattern, name), reference(&p, &n), "{pattern:?} {name:?}");
+        assert_eq!(
+            glob_match(pattern, name),
+            reference(&p, &n),
+            "{pattern:?} {name:?}"
+        );
     } else {
         let _ = glob_match(pattern, name);
     }

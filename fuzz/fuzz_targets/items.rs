@@ -6,7 +6,9 @@ use libfuzzer_sys::fuzz_target;
 use qmp::items::{Item, build_arguments};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let mut items = Vec::new();
     for word in text.split('\n') {
         // '@' reads files: not from a fuzzer.
