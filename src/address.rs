@@ -36,7 +36,9 @@ impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (bare, prefix) = match self {
             Address::Unix(p) => (p.display().to_string(), "unix:"),
-            Address::Tcp { host, port } if host.contains(':') => (format!("[{host}]:{port}"), "tcp:"),
+            Address::Tcp { host, port } if host.contains(':') => {
+                (format!("[{host}]:{port}"), "tcp:")
+            }
             Address::Tcp { host, port } => (format!("{host}:{port}"), "tcp:"),
         };
         if bare.parse::<Address>().is_ok_and(|a| a == *self) {
@@ -200,7 +202,14 @@ mod tests {
 
     #[test]
     fn display_round_trips() {
-        for s in ["/run/x.qmp", "localhost:4444", "[::1]:4444", "unix:odd:name", "tcp:tcp:4", "unix:tcp:x"] {
+        for s in [
+            "/run/x.qmp",
+            "localhost:4444",
+            "[::1]:4444",
+            "unix:odd:name",
+            "tcp:tcp:4",
+            "unix:tcp:x",
+        ] {
             let a: Address = s.parse().unwrap();
             assert_eq!(a.to_string(), s);
             assert_eq!(a.to_string().parse::<Address>().unwrap(), a);

@@ -352,10 +352,38 @@ impl<S: Stream> Client<S> {
                 Ok(n) => done += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if is_timeout(&e) => return Err(timeout()),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+                    ) =>
+                {
+                    return Err(self.why_closed(deadline, command, lost(e)));
+                }
                 Err(e) => return Err(lost(e)),
             }
         }
         Ok(())
+    }
+
+    /// The server stopped reading our request: what it sent before it went
+    /// says more than "broken pipe" (a half-sent reply, garbage, or a plain
+    /// close). Events are kept; the first problem found is returned.
+    fn why_closed(&mut self, deadline: Instant, command: &str, lost: Error) -> Error {
+        loop {
+            match self.decoder.read_message(&mut self.stream, deadline) {
+                Ok(msg) => match Incoming::classify(msg) {
+                    Ok(Incoming::Event(e)) => self.events.push_back(e),
+                    Ok(Incoming::Reply(_)) => return lost,
+                    Err(e) => return e,
+                },
+                Err(ReadError::Io(_)) => return lost,
+                Err(e) => {
+                    let what = format!("the reply to '{command}'");
+                    return self.read_error(e, &what, |_| Phase::Reply(command.to_string()));
+                }
+            }
+        }
     }
 
     /// Reads until the reply to `command`, queueing events.

@@ -51,7 +51,10 @@ fn read_file(item: &str, path: &str) -> Result<String, Error> {
         .and_then(|f| f.take(MAX_FILE + 1).read_to_string(&mut text))
         .map_err(cannot)?;
     if text.len() as u64 > MAX_FILE {
-        return Err(bad(item, format!("'{path}' is larger than {MAX_FILE} bytes")));
+        return Err(bad(
+            item,
+            format!("'{path}' is larger than {MAX_FILE} bytes"),
+        ));
     }
     Ok(text)
 }

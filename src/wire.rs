@@ -200,6 +200,17 @@ impl Decoder {
     /// Advances the scanner; returns the end of the first complete message.
     fn scan(&mut self) -> Result<Option<usize>, Error> {
         while self.pos < self.buf.len() {
+            if self.in_string && !self.escaped {
+                // Skip the body of a string at once: only '"' and '\\' matter.
+                let rest = &self.buf[self.pos..];
+                match rest.iter().position(|&c| c == b'"' || c == b'\\') {
+                    Some(i) => self.pos += i,
+                    None => {
+                        self.pos = self.buf.len();
+                        break;
+                    }
+                }
+            }
             let b = self.buf[self.pos];
             self.pos += 1;
             if self.in_string {

@@ -24,6 +24,9 @@ pub enum Step {
     Sleep(Duration),
     /// Read and discard until the client closes.
     Drain,
+    /// Send the prefix, then `fill` bytes over and over, `total` bytes in
+    /// all, stopping quietly when the client hangs up.
+    Flood(Vec<u8>, u8, usize),
 }
 
 pub use Step::*;
@@ -86,6 +89,12 @@ impl Fake {
     /// Asserts the script was played to the end.
     pub fn finish(mut self) {
         self.join();
+    }
+
+    /// Drops the server without checking its script (the client was
+    /// expected to give up early).
+    pub fn abandon(mut self) {
+        self.thread.take();
     }
 
     fn join(&mut self) {
@@ -152,6 +161,15 @@ fn play(stream: UnixStream, script: Vec<Step>) -> Result<(), String> {
                 out.write_all(&bytes).map_err(|e| err(&e))?;
             }
             Sleep(d) => std::thread::sleep(d),
+            Flood(prefix, fill, total) => {
+                let chunk = vec![fill; 1 << 16];
+                let mut sent = prefix.len();
+                let mut ok = out.write_all(&prefix).is_ok();
+                while ok && sent < total {
+                    ok = out.write_all(&chunk).is_ok();
+                    sent += chunk.len();
+                }
+            }
             Drain => {
                 let mut s = stream.try_clone().unwrap();
                 let mut buf = [0u8; 4096];

@@ -5,6 +5,7 @@ mod exec;
 mod fake;
 mod faults;
 mod library;
+mod matrix;
 mod qemu;
 mod qom;
 mod robust;

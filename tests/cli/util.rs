@@ -150,6 +150,33 @@ impl Running {
         self.wait_status().1
     }
 
+    /// Waits, sampling the child's peak resident memory (VmHWM) every
+    /// millisecond; returns the output and the largest peak seen, in KiB.
+    pub fn wait_peak(self) -> (Out, u64) {
+        let status = format!("/proc/{}/status", self.pid());
+        let sampler_done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let done = sampler_done.clone();
+        let sampler = std::thread::spawn(move || {
+            let mut peak = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let Ok(text) = std::fs::read_to_string(&status) else {
+                    break;
+                };
+                let hwm = text.lines().find_map(|l| l.strip_prefix("VmHWM:"));
+                if let Some(kb) =
+                    hwm.and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                {
+                    peak = peak.max(kb);
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            peak
+        });
+        let out = self.wait();
+        sampler_done.store(true, std::sync::atomic::Ordering::Relaxed);
+        (out, sampler.join().unwrap())
+    }
+
     /// Waits (killing the child after 60 s); the raw status and the output.
     pub fn wait_status(mut self) -> (std::process::ExitStatus, Out) {
         let deadline = self.start + Duration::from_secs(60);
