@@ -123,3 +123,73 @@ fn closed_stdout_ends_quietly() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "[\n  0,\n0\n");
     f.finish();
 }
+
+/// Runs `command` on a pseudo-terminal (util-linux `script`), so the tool's
+/// stdout and stderr are a terminal; returns what the terminal received.
+fn on_terminal(command: &str) -> Option<String> {
+    let out = Command::new("script")
+        .args(["-qec", command, "/dev/null"])
+        .output()
+        .ok()?;
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn a_terminal_never_gets_raw_control_characters() {
+    // ESC [2J would clear the screen, ESC ]0; sets the title, U+009B is CSI.
+    let nasty = "\u{1b}[2J\u{1b}]0;pwned\u{7}\u{9b}31m\u{7f}end";
+    // One fake per connection: a plain string, JSON, an error description.
+    let fakes = [
+        Fake::new(vec![expect("x"), ret(serde_json::json!(nasty)), Drain]),
+        Fake::new(vec![
+            expect("x"),
+            ret(serde_json::json!({ "k": nasty })),
+            Drain,
+        ]),
+        Fake::new(vec![
+            expect("x"),
+            Reply(serde_json::json!({"error": {"class": "GenericError", "desc": nasty}})),
+            Drain,
+        ]),
+    ];
+    let exec = bin("qmp-exec");
+    let [a, b, c] = fakes.each_ref().map(|f| f.path().display().to_string());
+    let commands = format!("{exec} -s {a} x; {exec} -s {b} --json x; {exec} -s {c} x");
+    let screen = on_terminal(&commands);
+    for f in fakes {
+        f.abandon();
+    }
+    let Some(screen) = screen else {
+        eprintln!("SKIPPED: util-linux script(1) is not available");
+        return;
+    };
+    // Only newlines (as CR LF from the terminal) and tabs may be raw.
+    let raw: Vec<char> = screen
+        .chars()
+        .filter(|&c| (c.is_control() && c != '\n' && c != '\r') || c == '\u{7f}')
+        .collect();
+    assert!(
+        raw.is_empty(),
+        "raw control characters reached the terminal: {raw:?} in {screen:?}"
+    );
+    // Plain: shown escaped; JSON: still valid JSON with \u escapes.
+    let lines: Vec<&str> = screen.lines().map(|l| l.trim_end_matches('\r')).collect();
+    assert_eq!(
+        lines[0],
+        "\\u{1b}[2J\\u{1b}]0;pwned\\u{7}\\u{9b}31m\\u{7f}end"
+    );
+    let v: serde_json::Value = serde_json::from_str(lines[1])
+        .unwrap_or_else(|e| panic!("JSON on a terminal stays JSON: {e}: {screen:?}"));
+    assert_eq!(v, serde_json::json!({ "k": nasty }));
+    assert!(
+        lines[2].starts_with("qmp-exec: GenericError: \\u{1b}[2J"),
+        "{:?}",
+        lines[2]
+    );
+    // Not a terminal: the bytes pass as they are (scripts get the data).
+    let f = Fake::new(vec![expect("x"), ret(serde_json::json!(nasty))]);
+    tool("qmp-exec", f.path(), &["x"])
+        .ok()
+        .assert_stdout(&format!("{nasty}\n"));
+    f.finish();
+}
