@@ -122,11 +122,18 @@ pub struct ConnectOpts {
 }
 
 impl ConnectOpts {
-    /// Connects and negotiates; `oob` asks for the `oob` capability (pipelines).
+    /// Connects and negotiates; `oob` asks for the `oob` capability
+    /// (pipelines); `events` keeps the events that arrive while replies are
+    /// awaited (for callers that then wait for events), else they are
+    /// dropped as they come.
     ///
     /// # Errors
     /// A [`UsageError`] when no address was given, else the library's errors.
-    pub fn connect(&self, oob: bool) -> Result<Client, Box<dyn StdError + Send + Sync>> {
+    pub fn connect(
+        &self,
+        oob: bool,
+        events: bool,
+    ) -> Result<Client, Box<dyn StdError + Send + Sync>> {
         let Some(address) = &self.socket else {
             return Err(Box::new(UsageError(
                 "no monitor address: give -s/--socket ADDR or set QMP_SOCKET (ADDR: PATH, \
@@ -140,6 +147,11 @@ impl ConnectOpts {
             max_message: self.max_message,
             oob,
             trace: self.verbose,
+            event_queue: if events {
+                crate::client::DEFAULT_EVENT_QUEUE
+            } else {
+                0
+            },
         };
         Ok(Client::connect(address, &options)?)
     }

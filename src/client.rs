@@ -32,7 +32,16 @@ pub struct Options {
     pub oob: bool,
     /// Print every message to stderr, `-> ` for sent and `<- ` for received.
     pub trace: bool,
+    /// How many events to keep while replies are awaited, for
+    /// [`Client::next_event`]; 0 keeps none (for callers that never wait
+    /// for events). More than this is an error, not a silent loss: a server
+    /// flooding events cannot make the client use unbounded memory.
+    pub event_queue: usize,
 }
+
+/// The default [`Options::event_queue`]: room for a burst far beyond what
+/// QEMU emits, at a few tens of MiB.
+pub const DEFAULT_EVENT_QUEUE: usize = 100_000;
 
 impl Default for Options {
     fn default() -> Self {
@@ -42,6 +51,7 @@ impl Default for Options {
             max_message: DEFAULT_MAX_MESSAGE,
             oob: false,
             trace: false,
+            event_queue: DEFAULT_EVENT_QUEUE,
         }
     }
 }
@@ -82,6 +92,7 @@ pub struct Client<S: Stream = Connection> {
     address: String,
     timeout: Duration,
     trace: bool,
+    event_queue: usize,
     oob: bool,
     out: Vec<u8>,
 }
@@ -137,6 +148,7 @@ impl<S: Stream> Client<S> {
             address,
             timeout: options.timeout,
             trace: options.trace,
+            event_queue: options.event_queue,
             oob: false,
             out: Vec::with_capacity(256),
         };
@@ -373,7 +385,11 @@ impl<S: Stream> Client<S> {
         loop {
             match self.decoder.read_message(&mut self.stream, deadline) {
                 Ok(msg) => match Incoming::classify(msg) {
-                    Ok(Incoming::Event(e)) => self.events.push_back(e),
+                    Ok(Incoming::Event(e)) => {
+                        if let Err(e) = self.keep(e, command) {
+                            return e;
+                        }
+                    }
                     Ok(Incoming::Reply(_)) => return lost,
                     Err(e) => return e,
                 },
@@ -386,6 +402,24 @@ impl<S: Stream> Client<S> {
         }
     }
 
+    /// Queues an event that arrived while the reply to `command` was awaited.
+    fn keep(&mut self, event: Event, command: &str) -> Result<()> {
+        if self.event_queue == 0 {
+            return Ok(());
+        }
+        if self.events.len() >= self.event_queue {
+            return Err(Error::Protocol {
+                expected: format!(
+                    "at most {} events while waiting for the reply to '{command}'",
+                    self.event_queue
+                ),
+                got: "more (raise the limit, or read events sooner)".into(),
+            });
+        }
+        self.events.push_back(event);
+        Ok(())
+    }
+
     /// Reads until the reply to `command`, queueing events.
     fn read_reply(&mut self, deadline: Instant, command: &str) -> Result<Reply> {
         loop {
@@ -395,7 +429,7 @@ impl<S: Stream> Client<S> {
                 .read_message(&mut self.stream, deadline)
                 .map_err(|e| self.read_error(e, &what(), |_| Phase::Reply(command.to_string())))?;
             match Incoming::classify(msg)? {
-                Incoming::Event(e) => self.events.push_back(e),
+                Incoming::Event(e) => self.keep(e, command)?,
                 Incoming::Reply(r) if r.message().contains_key("id") => {
                     return Err(Error::Protocol {
                         expected: what(),

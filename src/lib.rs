@@ -38,7 +38,7 @@ pub mod tree;
 pub mod wire;
 
 pub use address::Address;
-pub use client::{Client, Options, Pipeline};
+pub use client::{Client, DEFAULT_EVENT_QUEUE, Options, Pipeline};
 pub use connect::Connection;
 pub use error::{Error, Phase, QmpError, Result};
 pub use message::{Event, Greeting, Reply, Request};

@@ -279,6 +279,11 @@ impl Decoder {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if is_timeout(&e) => return Err(ReadError::Timeout { partial }),
+                // A peer that closes with our request unread resets the
+                // connection: it closed, as far as the user is concerned.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
+                    return Err(ReadError::Closed(self.pending()));
+                }
                 Err(e) => return Err(ReadError::Io(e)),
             }
         }

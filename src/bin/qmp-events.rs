@@ -33,7 +33,7 @@ struct Args {
 }
 
 fn run(args: Args) -> RunResult {
-    let mut client = args.conn.connect(false)?;
+    let mut client = args.conn.connect(false, true)?;
     let wait = args.events.wait(args.conn.timeout, None);
     let outcome = wait.run(&mut client, |e| {
         print_event(e, args.json).map_err(BoxError::from)

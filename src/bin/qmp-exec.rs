@@ -86,9 +86,12 @@ fn arguments(args: &Args) -> anyhow::Result<Map<String, Value>> {
 }
 
 fn run(args: Args) -> RunResult {
-    if args.events.any() && (args.batch || args.events.event.is_empty()) {
-        let msg =
-            "-m/--match, -n/--count and --fail-on need -e/--event, which does not go with --batch";
+    if args.events.any() && args.batch {
+        let msg = "waiting for events (-e, -m, -n, --fail-on) does not go with --batch";
+        return Err(UsageError(msg.into()).into());
+    }
+    if args.events.any() && args.events.event.is_empty() {
+        let msg = "-m/--match, -n/--count and --fail-on need -e/--event NAME";
         return Err(UsageError(msg.into()).into());
     }
     if args.batch {
@@ -112,7 +115,7 @@ fn run(args: Args) -> RunResult {
             (command, arguments(&args)?)
         }
     };
-    let mut client = args.conn.connect(false)?;
+    let mut client = args.conn.connect(false, !args.events.event.is_empty())?;
     let reply = client.request(command, Some(&arguments))?;
     if args.raw {
         // A message is always printed as JSON.
@@ -249,7 +252,7 @@ impl<R: BufRead, W: Write> Pipeline for Batch<R, W> {
 }
 
 fn batch(args: &Args) -> RunResult {
-    let mut client = args.conn.connect(true)?;
+    let mut client = args.conn.connect(true, false)?;
     let mut b = Batch {
         lines: io::stdin().lock().lines(),
         line_no: 0,

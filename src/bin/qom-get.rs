@@ -32,7 +32,7 @@ struct Args {
 }
 
 fn run(args: Args) -> RunResult {
-    let mut client = args.conn.connect(args.properties.len() > 1)?;
+    let mut client = args.conn.connect(args.properties.len() > 1, false)?;
     if let [prop] = args.properties.as_slice() {
         let req = prop.get_request();
         let value = client.execute(&req.command, req.arguments.as_ref())?;

@@ -32,7 +32,7 @@ struct Args {
 }
 
 fn run(args: Args) -> RunResult {
-    let mut client = args.conn.connect(false)?;
+    let mut client = args.conn.connect(false, false)?;
     let req = list_request(&args.path);
     let list = client.execute(&req.command, req.arguments.as_ref())?;
     if args.out.format() != Format::Plain {

@@ -32,7 +32,7 @@ struct Args {
 }
 
 fn run(args: Args) -> RunResult {
-    let mut client = args.conn.connect(false)?;
+    let mut client = args.conn.connect(false, false)?;
     let req = args
         .property
         .set_request(set_value(&args.value, args.string));

@@ -43,7 +43,7 @@ fn walk<S: TreeSink>(
     args: &Args,
     sink: S,
 ) -> Result<(TreeWalk<S>, Status), Box<dyn std::error::Error + Send + Sync>> {
-    let mut client = args.conn.connect(true)?;
+    let mut client = args.conn.connect(true, false)?;
     let mut walk = TreeWalk::new(sink, &args.path, args.depth, !args.no_list_get);
     client.pipeline(&mut walk)?;
     if let Some(e) = walk.io_error.take() {

@@ -1,6 +1,7 @@
 //! Integration tests: the binaries against real QEMU and a fake server.
 
 mod docs;
+mod events;
 mod exec;
 mod fake;
 mod faults;

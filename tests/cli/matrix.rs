@@ -306,10 +306,10 @@ const SCENARIOS: &[Scenario] = &[
         says: "",
     },
     Scenario {
-        name: "20,000 events flood before the reply",
+        name: "5,000 events flood before the reply",
         script: || {
             greet_then(vec![
-                Raw(events(20_000)),
+                Raw(events(5_000)),
                 Raw(b"{\"return\": []}\r\n".to_vec()),
                 Drain,
             ])
@@ -397,7 +397,7 @@ fn fault_matrix() {
     let failures = std::sync::Mutex::new(Vec::new());
     let peaks = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|scope| {
-        for _ in 0..8 {
+        for _ in 0..4 {
             scope.spawn(|| {
                 loop {
                     let next = jobs.lock().unwrap().next();

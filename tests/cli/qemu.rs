@@ -131,3 +131,21 @@ impl Drop for Qemu {
         let _ = self.child.wait();
     }
 }
+
+impl Qemu {
+    /// qemu-storage-daemon like [`Qemu::qsd`], whose extra arguments `extra`
+    /// makes from the daemon's temporary directory before it starts (to put
+    /// images or more monitor sockets there); `None` if QEMU is absent.
+    pub fn qsd_in(extra: impl FnOnce(&Path) -> Vec<String>) -> Option<Qemu> {
+        if !available(QSD) {
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("qmp.sock");
+        let chardev = format!("socket,id=m,path={},server=on,wait=off", sock.display());
+        let extra = extra(dir.path());
+        let mut args = vec!["--chardev", &chardev, "--monitor", "chardev=m"];
+        args.extend(extra.iter().map(String::as_str));
+        Qemu::start(QSD, &args, dir, sock)
+    }
+}
