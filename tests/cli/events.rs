@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::fake::*;
 use crate::qemu::Qemu;
-use crate::util::{Cmd, Out, bin, exec, tool};
+use crate::util::{Cmd, Out, bin, exec, tool, wait_or_kill};
 
 /// The size of both images.
 const SIZE: usize = 4 << 20;
@@ -512,16 +512,10 @@ impl Listener {
 
     /// Waits for the end (kills it after 60 s).
     fn finish(mut self) -> Heard {
-        let deadline = self.start + Duration::from_secs(60);
-        while self.child.try_wait().unwrap().is_none() {
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        let status = wait_or_kill(&mut self.child, self.start)
+            .code()
+            .unwrap_or(-1);
         let elapsed = self.start.elapsed();
-        let status = self.child.wait().unwrap().code().unwrap_or(-1);
         let stdout = self.stdout.join().unwrap();
         let rest: Vec<String> = self.stderr.iter().collect();
         let messages = self

@@ -179,16 +179,8 @@ impl Running {
 
     /// Waits (killing the child after 60 s); the raw status and the output.
     pub fn wait_status(mut self) -> (std::process::ExitStatus, Out) {
-        let deadline = self.start + Duration::from_secs(60);
-        while self.child.try_wait().unwrap().is_none() {
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        let status = wait_or_kill(&mut self.child, self.start);
         let elapsed = self.start.elapsed();
-        let status = self.child.wait().unwrap();
         let _ = self.writer.join();
         let out = Out {
             status: status.code().unwrap_or(-1),
@@ -256,4 +248,17 @@ impl Out {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("stdout is not JSON: {e}{}", self.show()))
     }
+}
+
+/// Waits for `child`, killing it if it runs past 60 s from `start`.
+pub fn wait_or_kill(child: &mut std::process::Child, start: Instant) -> std::process::ExitStatus {
+    let deadline = start + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.wait().unwrap()
 }
