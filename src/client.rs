@@ -59,10 +59,15 @@ impl Default for Options {
 /// Feeds requests to [`Client::pipeline`] and receives their replies.
 pub trait Pipeline {
     /// The next request to send, or `None` when there is nothing to send
-    /// *now*. The pipeline ends when this returns `None` and no reply is
-    /// outstanding; it is asked again after each reply, so requests may
-    /// depend on earlier replies.
-    fn next_request(&mut self) -> Option<Request>;
+    /// *now*. The pipeline ends when this returns `None` while `idle`; it
+    /// is asked again after each reply, so requests may depend on earlier
+    /// replies.
+    ///
+    /// `idle` says that no reply is outstanding. A source that waits for
+    /// input (a terminal, a coprocess writing one command per reply it
+    /// reads) should block only when idle, and otherwise return `None` when
+    /// nothing is ready, so that replies keep flowing.
+    fn next_request(&mut self, idle: bool) -> Option<Request>;
 
     /// Receives the reply to the `index`-th request (counting from 0), in the
     /// order the requests were sent. Returning `false` stops sending new
@@ -240,7 +245,7 @@ impl<S: Stream> Client<S> {
             if sending && inflight_bytes <= WINDOW / 2 {
                 self.out.clear();
                 while inflight.is_empty() || inflight_bytes + self.out.len() < WINDOW {
-                    let Some(req) = pipeline.next_request() else {
+                    let Some(req) = pipeline.next_request(inflight.is_empty()) else {
                         break;
                     };
                     let before = self.out.len();
@@ -282,7 +287,7 @@ impl<S: Stream> Client<S> {
     pub fn execute_all(&mut self, requests: Vec<Request>) -> Result<Vec<Reply>> {
         struct All(std::vec::IntoIter<Request>, Vec<Reply>);
         impl Pipeline for All {
-            fn next_request(&mut self) -> Option<Request> {
+            fn next_request(&mut self, _: bool) -> Option<Request> {
                 self.0.next()
             }
             fn on_reply(&mut self, _: usize, reply: Reply) -> bool {

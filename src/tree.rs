@@ -474,7 +474,7 @@ impl<S: TreeSink> TreeWalk<S> {
 }
 
 impl<S: TreeSink> Pipeline for TreeWalk<S> {
-    fn next_request(&mut self) -> Option<Request> {
+    fn next_request(&mut self, _: bool) -> Option<Request> {
         self.ready.pop_front()
     }
 

@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, BufRead, BufWriter, Read, Write};
+use std::sync::mpsc;
 
 use anyhow::Context;
 use clap::Parser;
@@ -150,8 +151,12 @@ fn run(args: Args) -> RunResult {
 }
 
 /// `--batch`: stdin lines in, one reply per line out, pipelined.
-struct Batch<R, W> {
-    lines: io::Lines<R>,
+///
+/// Lines come from a reader thread, so that waiting for the next line never
+/// holds up the replies: a coprocess that writes a command and waits for its
+/// reply before writing the next one works too.
+struct Batch<W> {
+    lines: mpsc::Receiver<io::Result<String>>,
     line_no: usize,
     /// Line number and the caller's own id of each request in flight.
     pending: VecDeque<(usize, Option<Value>)>,
@@ -162,7 +167,7 @@ struct Batch<R, W> {
     error: Option<io::Error>,
 }
 
-impl<R: BufRead, W: Write> Batch<R, W> {
+impl<W: Write> Batch<W> {
     fn fail(&mut self, status: Status) {
         if self.status == Status::Ok {
             self.status = status;
@@ -200,10 +205,21 @@ impl<R: BufRead, W: Write> Batch<R, W> {
     }
 }
 
-impl<R: BufRead, W: Write> Pipeline for Batch<R, W> {
-    fn next_request(&mut self) -> Option<Request> {
+impl<W: Write> Pipeline for Batch<W> {
+    fn next_request(&mut self, idle: bool) -> Option<Request> {
         while !self.stopped {
-            let line = match self.lines.next()? {
+            let next = if idle {
+                // Nothing in flight: show the replies so far, then wait.
+                if let Err(e) = self.out.flush() {
+                    self.error = Some(e);
+                    self.stopped = true;
+                    return None;
+                }
+                self.lines.recv().ok()
+            } else {
+                self.lines.try_recv().ok()
+            };
+            let line = match next? {
                 Ok(l) => l,
                 Err(e) => {
                     self.error = Some(e);
@@ -253,8 +269,16 @@ impl<R: BufRead, W: Write> Pipeline for Batch<R, W> {
 
 fn batch(args: &Args) -> RunResult {
     let mut client = args.conn.connect(true, false)?;
+    let (tx, rx) = mpsc::sync_channel(1024);
+    std::thread::spawn(move || {
+        for line in io::stdin().lock().lines() {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
     let mut b = Batch {
-        lines: io::stdin().lock().lines(),
+        lines: rx,
         line_no: 0,
         pending: VecDeque::new(),
         out: BufWriter::new(io::stdout().lock()),

@@ -392,3 +392,47 @@ fn usage_errors_are_status_2_with_one_line() {
         format!("qmp-exec {}\n", env!("CARGO_PKG_VERSION"))
     );
 }
+
+#[test]
+fn batch_answers_each_line_before_the_next_arrives() {
+    // A coprocess writes a command, waits for its reply, then writes the
+    // next: --batch must answer without waiting for more input.
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    let Some(q) = Qemu::qsd(&["--object", "iothread,id=io0"]) else {
+        return;
+    };
+    let mut child = Command::new(crate::util::bin("qmp-exec"))
+        .args(["-s", q.sock().to_str().unwrap(), "--batch"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let _ = tx.send(line.unwrap());
+        }
+    });
+    for (i, prop) in ["type", "poll-max-ns", "type"].iter().enumerate() {
+        let line = format!(
+            "{{\"execute\":\"qom-get\",\"arguments\":{{\"path\":\"/objects/io0\",\"property\":\"{prop}\"}},\"id\":{i}}}\n"
+        );
+        stdin.write_all(line.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+        let reply = rx.recv_timeout(Duration::from_secs(5)).unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!(
+                "no reply to line {} while the next line is not written yet",
+                i + 1
+            )
+        });
+        let v: Value = serde_json::from_str(&reply).unwrap();
+        assert_eq!(v["id"], i, "{reply}");
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}

@@ -88,7 +88,7 @@ struct Numbers {
 }
 
 impl Pipeline for Numbers {
-    fn next_request(&mut self) -> Option<Request> {
+    fn next_request(&mut self, _: bool) -> Option<Request> {
         (self.next < self.total).then(|| {
             self.next += 1;
             let mut a = serde_json::Map::new();
