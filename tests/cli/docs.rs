@@ -191,3 +191,27 @@ fn baseline_flags_of_every_binary() {
         ));
     }
 }
+
+#[test]
+fn man_pages_are_clean_roff() {
+    let pages = BINS
+        .iter()
+        .map(|b| format!("man/{b}.1"))
+        .chain(["man/qmp-tools.7".to_string()]);
+    for page in pages {
+        let path = root().join(&page);
+        let Ok(out) = std::process::Command::new("groff")
+            .args(["-ww", "-z", "-man"])
+            .arg(&path)
+            .output()
+        else {
+            eprintln!("SKIPPED: groff is not installed");
+            return;
+        };
+        let complaints = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && complaints.is_empty(),
+            "groff -ww -z {page}:\n{complaints}"
+        );
+    }
+}
