@@ -18,12 +18,9 @@ use serde_json::{Map, Value};
 const EXAMPLES: &str = "\
 Examples:
   qmp-exec -s /run/vm1.qmp query-status
-  qmp-exec object-add qom-type=iothread id=io0 poll-max-ns:=1000
   qmp-exec blockdev-add driver=raw node-name=disk0 file.driver=file file.filename=/tmp/d.img
-  qmp-exec --hmp 'info status'
-  qmp-exec blockdev-mirror job-id=job0 device=src target=dst sync=full \\
-      -e BLOCK_JOB_READY -m device=job0 --fail-on BLOCK_JOB_ERROR --timeout 60
-  printf '%s\\n' '{\"execute\":\"query-status\"}' '{\"execute\":\"query-version\"}' | qmp-exec --batch";
+  qmp-exec blockdev-mirror job-id=job0 device=disk0 target=dst sync=full \\
+      -e BLOCK_JOB_READY -m device=job0 --fail-on BLOCK_JOB_ERROR --timeout 60";
 
 /// Run a QMP command and print its return value.
 ///
