@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::address::Address;
 use crate::connect::{Connection, open};
-use crate::error::{Error, Phase, Result, snippet};
+use crate::error::{Error, Phase, Result};
 use crate::message::{Event, Greeting, Incoming, Reply, Request};
 use crate::wire::{DEFAULT_MAX_MESSAGE, Decoder, ReadError, Stream, is_timeout, remaining};
 
@@ -206,6 +206,14 @@ impl<S: Stream> Client<S> {
         self.request(command, arguments)?
             .into_result()
             .map_err(Error::Qmp)
+    }
+
+    /// Runs a [`Request`] and returns its `return` value.
+    ///
+    /// # Errors
+    /// As [`Client::execute`].
+    pub fn execute_request(&mut self, request: &Request) -> Result<Value> {
+        self.execute(&request.command, request.arguments.as_ref())
     }
 
     /// Runs `command` and returns the whole reply, error replies included.
@@ -464,9 +472,4 @@ impl<S: Stream> Client<S> {
             ReadError::Protocol(e) => e,
         }
     }
-}
-
-/// Renders a reply or event for an error message.
-pub(crate) fn message_snippet(m: &Map<String, Value>) -> String {
-    snippet(Value::Object(m.clone()).to_string().as_bytes(), 80)
 }

@@ -2,8 +2,12 @@
 
 use serde_json::{Map, Value};
 
-use crate::client::message_snippet;
-use crate::error::{Error, QmpError};
+use crate::error::{Error, QmpError, snippet};
+
+/// Renders a message for an error message: compact, short, escaped.
+fn message_snippet(m: &Map<String, Value>) -> String {
+    snippet(Value::Object(m.clone()).to_string().as_bytes(), 80)
+}
 
 /// The server's greeting: `{"QMP": {"version": ..., "capabilities": [...]}}`.
 #[derive(Debug, Clone, Default, PartialEq)]

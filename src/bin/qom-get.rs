@@ -34,8 +34,7 @@ struct Args {
 fn run(args: Args) -> RunResult {
     let mut client = args.conn.connect(args.properties.len() > 1, false)?;
     if let [prop] = args.properties.as_slice() {
-        let req = prop.get_request();
-        let value = client.execute(&req.command, req.arguments.as_ref())?;
+        let value = client.execute_request(&prop.get_request())?;
         let text = if args.json {
             format!("{value}\n")
         } else {

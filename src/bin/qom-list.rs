@@ -33,8 +33,7 @@ struct Args {
 
 fn run(args: Args) -> RunResult {
     let mut client = args.conn.connect(false, false)?;
-    let req = list_request(&args.path);
-    let list = client.execute(&req.command, req.arguments.as_ref())?;
+    let list = client.execute_request(&list_request(&args.path))?;
     if args.out.format() != Format::Plain {
         qmp::cli::print(&list, args.out.format())?;
         return Ok(Status::Ok);

@@ -33,10 +33,8 @@ struct Args {
 
 fn run(args: Args) -> RunResult {
     let mut client = args.conn.connect(false, false)?;
-    let req = args
-        .property
-        .set_request(set_value(&args.value, args.string));
-    client.execute(&req.command, req.arguments.as_ref())?;
+    let value = set_value(&args.value, args.string);
+    client.execute_request(&args.property.set_request(value))?;
     Ok(Status::Ok)
 }
 
