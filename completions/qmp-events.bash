@@ -23,7 +23,7 @@ _qmp__events() {
 
     case "${cmd}" in
         qmp__events)
-            opts="-s -v -e -m -n -j -h -V --socket --timeout --wait --max-message --verbose --event --match --fail-on --count --json --help --version"
+            opts="-s -v -e -m -n -j -h -V --socket --timeout --wait --max-message --verbose --event --match --fail-on --count --event-timeout --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -70,6 +70,10 @@ _qmp__events() {
                     return 0
                     ;;
                 -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --event-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,10 +1,11 @@
 complete -c qmp-events -s s -l socket -d 'Monitor address: a Unix socket PATH, unix:PATH, HOST:PORT, tcp:HOST:PORT or [IPV6]:PORT' -r
-complete -c qmp-events -l timeout -d 'Seconds allowed for connecting plus the handshake, for each reply, and for awaited events [default: 10]' -r
+complete -c qmp-events -l timeout -d 'Seconds allowed for connecting plus the handshake, and for each reply (\'none\': no limit) [default: 10]' -r
 complete -c qmp-events -l max-message -d 'Largest message accepted from the server, in bytes' -r
 complete -c qmp-events -s e -l event -d 'Wait for events named NAME (repeatable; shell globs such as \'BLOCK_JOB_*\')' -r
-complete -c qmp-events -s m -l match -d 'Only events whose data holds VALUE at PATH (dotted; VALUE is JSON if it parses, else a string; repeatable, all must hold)' -r
-complete -c qmp-events -l fail-on -d 'End with status 1 when an event NAME whose data holds every PATH=VALUE arrives (repeatable)' -r
+complete -c qmp-events -s m -l match -d 'Only events whose data meets COND: PATH=VALUE (PATH dotted; a string matches VALUE as text), PATH (present) or !PATH (absent); repeatable, all must hold' -r
+complete -c qmp-events -l fail-on -d 'End with status 1 when an event NAME whose data meets every COND arrives (COND as for -m; \\, is a comma in a VALUE; repeatable)' -r
 complete -c qmp-events -s n -l count -d 'End with status 0 after N matching events' -r
+complete -c qmp-events -l event-timeout -d 'Seconds allowed for the awaited events, from the end of the reply (\'none\': no limit) [default: --timeout]' -r
 complete -c qmp-events -l wait -d 'Retry connecting until the timeout while the socket is missing or refuses (QEMU starting)'
 complete -c qmp-events -s v -l verbose -d 'Print the wire traffic on stderr ("-> " sent, "<- " received)'
 complete -c qmp-events -s j -l json -d 'Print each event as one JSON object per line'

@@ -23,7 +23,7 @@ _qmp__exec() {
 
     case "${cmd}" in
         qmp__exec)
-            opts="-s -v -j -e -m -n -h -V --socket --timeout --wait --max-message --verbose --args --hmp --batch --keep-going --json --pretty --raw --event --match --fail-on --count --help --version"
+            opts="-s -v -j -e -m -n -h -V --socket --timeout --wait --max-message --verbose --args --hmp --cpu-index --batch --keep-going --with-events --json --pretty --raw --event --match --fail-on --count --event-timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -49,7 +49,7 @@ _qmp__exec() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --hmp)
+                --cpu-index)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -78,6 +78,10 @@ _qmp__exec() {
                     return 0
                     ;;
                 -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --event-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

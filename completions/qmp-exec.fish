@@ -1,16 +1,19 @@
 complete -c qmp-exec -s s -l socket -d 'Monitor address: a Unix socket PATH, unix:PATH, HOST:PORT, tcp:HOST:PORT or [IPV6]:PORT' -r
-complete -c qmp-exec -l timeout -d 'Seconds allowed for connecting plus the handshake, for each reply, and for awaited events [default: 10]' -r
+complete -c qmp-exec -l timeout -d 'Seconds allowed for connecting plus the handshake, and for each reply (\'none\': no limit) [default: 10]' -r
 complete -c qmp-exec -l max-message -d 'Largest message accepted from the server, in bytes' -r
 complete -c qmp-exec -l args -d 'The whole arguments object as JSON (\'-\' reads it from stdin); items are added to it' -r
-complete -c qmp-exec -l hmp -d 'Run a human-monitor (HMP) command line and print its text output' -r
+complete -c qmp-exec -l cpu-index -d 'With --hmp: run the command on this CPU (as HMP\'s \'cpu N\')' -r
 complete -c qmp-exec -s e -l event -d 'Wait for events named NAME (repeatable; shell globs such as \'BLOCK_JOB_*\')' -r
-complete -c qmp-exec -s m -l match -d 'Only events whose data holds VALUE at PATH (dotted; VALUE is JSON if it parses, else a string; repeatable, all must hold)' -r
-complete -c qmp-exec -l fail-on -d 'End with status 1 when an event NAME whose data holds every PATH=VALUE arrives (repeatable)' -r
+complete -c qmp-exec -s m -l match -d 'Only events whose data meets COND: PATH=VALUE (PATH dotted; a string matches VALUE as text), PATH (present) or !PATH (absent); repeatable, all must hold' -r
+complete -c qmp-exec -l fail-on -d 'End with status 1 when an event NAME whose data meets every COND arrives (COND as for -m; \\, is a comma in a VALUE; repeatable)' -r
 complete -c qmp-exec -s n -l count -d 'End with status 0 after N matching events' -r
+complete -c qmp-exec -l event-timeout -d 'Seconds allowed for the awaited events, from the end of the reply (\'none\': no limit) [default: --timeout]' -r
 complete -c qmp-exec -l wait -d 'Retry connecting until the timeout while the socket is missing or refuses (QEMU starting)'
 complete -c qmp-exec -s v -l verbose -d 'Print the wire traffic on stderr ("-> " sent, "<- " received)'
-complete -c qmp-exec -l batch -d 'Read newline-delimited JSON commands from stdin, pipeline them, print one reply per line'
-complete -c qmp-exec -l keep-going -d 'With --batch: go on after an error reply or an invalid line'
+complete -c qmp-exec -l hmp -d 'Run the words as a human-monitor (HMP) command line (qmp-exec --hmp info status) and print its text; HMP errors fail'
+complete -c qmp-exec -l batch -d 'Read newline-delimited JSON commands from stdin and print one reply per line; commands with side effects wait for every earlier reply'
+complete -c qmp-exec -l keep-going -d 'With --batch: go on after an error reply or an invalid line (everything pipelined)'
+complete -c qmp-exec -l with-events -d 'With --batch: print the events that arrive as JSON lines too, in order of arrival among the replies'
 complete -c qmp-exec -s j -l json -d 'Print JSON, one compact document per line (for jq)'
 complete -c qmp-exec -l pretty -d 'Print indented JSON'
 complete -c qmp-exec -l raw -d 'Print the whole reply message, not just its return value'

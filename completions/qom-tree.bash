@@ -23,7 +23,7 @@ _qom__tree() {
 
     case "${cmd}" in
         qom__tree)
-            opts="-s -v -j -h -V --socket --timeout --wait --max-message --verbose --depth --json --no-list-get --help --version"
+            opts="-s -v -j -h -V --socket --timeout --wait --max-message --verbose --depth --json --no-list-get --strict --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

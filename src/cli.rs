@@ -28,7 +28,8 @@ pub enum Status {
     Failed = 1,
     /// Usage error: bad options, arguments or input.
     Usage = 2,
-    /// Cannot connect, connection lost, or the peer does not speak QMP.
+    /// Cannot connect (also: the monitor is busy with another client),
+    /// connection lost, or the peer does not speak QMP.
     Connection = 3,
     /// A timeout passed.
     Timeout = 4,
@@ -44,11 +45,11 @@ pub const EXIT_STATUSES: &[(Status, &str)] = &[
     ),
     (
         Status::Connection,
-        "cannot connect, connection lost, or protocol error",
+        "cannot connect (also: monitor busy), connection lost, or protocol error",
     ),
     (
         Status::Timeout,
-        "a timeout passed (connect, greeting, reply, awaited events)",
+        "a timeout passed (connect, reply, awaited events)",
     ),
 ];
 
@@ -58,7 +59,9 @@ impl Status {
         match err {
             Error::Address { .. } | Error::Item { .. } => Status::Usage,
             Error::Connect { .. } | Error::Closed { .. } | Error::Io { .. } => Status::Connection,
-            Error::Protocol { .. } => Status::Connection,
+            Error::Protocol { .. } | Error::Busy { .. } | Error::NotQmp { .. } => {
+                Status::Connection
+            }
             Error::Timeout { .. } => Status::Timeout,
             Error::Qmp(_) => Status::Failed,
         }
@@ -83,11 +86,23 @@ impl fmt::Display for UsageError {
 
 impl StdError for UsageError {}
 
-fn parse_secs(s: &str) -> Result<Duration, String> {
+/// Parses a timeout: a positive number of seconds (fractions and exponents
+/// allowed), or `none` (also `0`) for no limit, which is `Duration::MAX`, as
+/// is any number too large to represent.
+///
+/// # Errors
+/// A message for anything else.
+pub fn parse_secs(s: &str) -> Result<Duration, String> {
+    if s == "none" || s == "0" {
+        return Ok(Duration::MAX);
+    }
     match s.parse::<f64>() {
-        Ok(v) if v > 0.0 && v.is_finite() && v < 1e9 => Ok(Duration::from_secs_f64(v)),
+        Ok(v) if v > 0.0 && !v.is_nan() => {
+            Ok(Duration::try_from_secs_f64(v).unwrap_or(Duration::MAX))
+        }
         _ => Err(format!(
-            "'{s}' is not a positive number of seconds (e.g. 10 or 0.5)"
+            "'{s}' is not a positive number of seconds (e.g. 10, 0.5 or 1e4), nor 'none' \
+             (no limit)"
         )),
     }
 }
@@ -107,7 +122,7 @@ pub struct ConnectOpts {
         help = "Monitor address: a Unix socket PATH, unix:PATH, HOST:PORT, tcp:HOST:PORT or [IPV6]:PORT"
     )]
     pub socket: Option<Address>,
-    /// Seconds allowed for connecting plus the handshake, for each reply, and for awaited events [default: 10]
+    /// Seconds allowed for connecting plus the handshake, and for each reply ('none': no limit) [default: 10]
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     pub timeout: Option<Duration>,
     /// Retry connecting until the timeout while the socket is missing or refuses (QEMU starting)
@@ -163,15 +178,18 @@ pub struct EventOpts {
     /// Wait for events named NAME (repeatable; shell globs such as 'BLOCK_JOB_*')
     #[arg(short = 'e', long = "event", value_name = "NAME")]
     pub event: Vec<String>,
-    /// Only events whose data holds VALUE at PATH (dotted; VALUE is JSON if it parses, else a string; repeatable, all must hold)
-    #[arg(short = 'm', long = "match", value_name = "PATH=VALUE")]
+    /// Only events whose data meets COND: PATH=VALUE (PATH dotted; a string matches VALUE as text), PATH (present) or !PATH (absent); repeatable, all must hold
+    #[arg(short = 'm', long = "match", value_name = "COND")]
     pub matches: Vec<Condition>,
-    /// End with status 1 when an event NAME whose data holds every PATH=VALUE arrives (repeatable)
-    #[arg(long = "fail-on", value_name = "NAME[,PATH=VALUE...]")]
+    /// End with status 1 when an event NAME whose data meets every COND arrives (COND as for -m; \, is a comma in a VALUE; repeatable)
+    #[arg(long = "fail-on", value_name = "NAME[,COND...]")]
     pub fail_on: Vec<Filter>,
     /// End with status 0 after N matching events
     #[arg(short = 'n', long = "count", value_name = "N")]
     pub count: Option<usize>,
+    /// Seconds allowed for the awaited events, from the end of the reply ('none': no limit) [default: --timeout]
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub event_timeout: Option<Duration>,
 }
 
 impl EventOpts {
@@ -181,10 +199,17 @@ impl EventOpts {
             || !self.matches.is_empty()
             || !self.fail_on.is_empty()
             || self.count.is_some()
+            || self.event_timeout.is_some()
     }
 
-    /// The wait these options describe; `count` applies when `-n` was not given.
+    /// The wait these options describe: `count` applies when `-n` was not
+    /// given, and `timeout` when `--event-timeout` was not (`None`, or
+    /// `Duration::MAX`: no limit).
     pub fn wait(&self, timeout: Option<Duration>, count: Option<usize>) -> Wait {
+        let timeout = self
+            .event_timeout
+            .or(timeout)
+            .filter(|t| *t != Duration::MAX);
         Wait {
             filter: Filter {
                 names: self.event.clone(),
@@ -213,6 +238,37 @@ pub fn print_event(event: &Event, json: bool) -> io::Result<()> {
         }
     };
     write_stdout(&text, json)
+}
+
+/// The stderr line for a `--fail-on` event: its name and data, so that a log
+/// with stdout redirected still says why (device, operation, error).
+pub fn failure_message(event: &Event) -> String {
+    match event.message().get("data") {
+        Some(data) => format!("failure event {} {data}", event.name()),
+        None => format!("failure event {}", event.name()),
+    }
+}
+
+/// Runs `wait` on `client`, printing each event it hands out (as
+/// [`print_event`]); a failure event is reported on stderr with
+/// [`failure_message`] and gives status 1.
+///
+/// # Errors
+/// The wait's errors (timeout, connection lost) and write errors.
+pub fn await_events<S: crate::wire::Stream>(
+    tool: &str,
+    client: &mut Client<S>,
+    wait: &Wait,
+    json: bool,
+) -> RunResult {
+    let outcome = wait.run(client, |e| print_event(e, json).map_err(BoxError::from))?;
+    Ok(match outcome {
+        crate::events::Outcome::Failed(e) => {
+            report(tool, &failure_message(&e));
+            Status::Failed
+        }
+        _ => Status::Ok,
+    })
 }
 
 /// Output options shared by the binaries that print values.

@@ -8,9 +8,12 @@ use serde_json::{Map, Value};
 
 use crate::address::Address;
 use crate::connect::{Connection, open};
+use crate::error::snippet;
 use crate::error::{Error, Phase, Result};
 use crate::message::{Event, Greeting, Incoming, Reply, Request};
-use crate::wire::{DEFAULT_MAX_MESSAGE, Decoder, ReadError, Stream, is_timeout, remaining};
+use crate::wire::{
+    DEFAULT_MAX_MESSAGE, Decoder, ReadError, Stream, deadline_after, is_timeout, remaining,
+};
 
 /// Requests written ahead of their replies are capped at this many bytes, so
 /// they always fit in the socket buffers: the server can then never block
@@ -73,6 +76,15 @@ pub trait Pipeline {
     /// order the requests were sent. Returning `false` stops sending new
     /// requests; replies to requests already sent are still delivered.
     fn on_reply(&mut self, index: usize, reply: Reply) -> bool;
+
+    /// Receives an event that arrived during the pipeline, before the reply
+    /// it preceded is handed to [`Pipeline::on_reply`] (so that both keep
+    /// their order of arrival). Returning it keeps it in the client's queue
+    /// for [`Client::next_event`], which is what the default does. Only
+    /// events the client keeps reach here ([`Options::event_queue`]).
+    fn on_event(&mut self, event: Event) -> Option<Event> {
+        Some(event)
+    }
 }
 
 struct InFlight {
@@ -100,6 +112,36 @@ pub struct Client<S: Stream = Connection> {
     event_queue: usize,
     oob: bool,
     out: Vec<u8>,
+    /// `qmp_capabilities` requests sent after a greeting that came in the
+    /// middle of the session, whose replies (tagged [`RENEGOTIATE_ID`]) are
+    /// still to come.
+    renegotiating: usize,
+}
+
+/// The id of a `qmp_capabilities` sent because a greeting arrived after the
+/// session had started; its reply is taken by the client, not the caller.
+const RENEGOTIATE_ID: &str = "qmp-tools:renegotiate";
+
+/// Appends one compact request to `out`. Compact matters: QEMU reads
+/// requests one byte per system call, ~4-5 us per byte.
+fn encode_into(
+    out: &mut Vec<u8>,
+    command: &str,
+    arguments: Option<&Map<String, Value>>,
+    id: Option<&str>,
+) {
+    out.extend_from_slice(b"{\"execute\":");
+    // Serializing a str or a Map into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, command);
+    if let Some(args) = arguments.filter(|a| !a.is_empty()) {
+        out.extend_from_slice(b",\"arguments\":");
+        let _ = serde_json::to_writer(&mut *out, args);
+    }
+    if let Some(id) = id {
+        out.extend_from_slice(b",\"id\":");
+        let _ = serde_json::to_writer(&mut *out, id);
+    }
+    out.push(b'}');
 }
 
 impl<S: Stream> std::fmt::Debug for Client<S> {
@@ -121,7 +163,7 @@ impl Client<Connection> {
     /// [`Error::Closed`], [`Error::Protocol`], or [`Error::Qmp`] if the server
     /// refuses `qmp_capabilities`.
     pub fn connect(address: &Address, options: &Options) -> Result<Self> {
-        let deadline = Instant::now() + options.timeout;
+        let deadline = deadline_after(options.timeout);
         let stream = open(address, deadline, options.wait, options.timeout)?;
         Client::handshake(stream, address.to_string(), options, deadline)
     }
@@ -138,7 +180,7 @@ impl<S: Stream> Client<S> {
             stream,
             name.to_string(),
             options,
-            Instant::now() + options.timeout,
+            deadline_after(options.timeout),
         )
     }
 
@@ -156,26 +198,103 @@ impl<S: Stream> Client<S> {
             event_queue: options.event_queue,
             oob: false,
             out: Vec::with_capacity(256),
+            renegotiating: 0,
         };
         let msg = client
             .decoder
             .read_message(&mut client.stream, deadline)
-            .map_err(|e| {
-                client.read_error(e, "the greeting", |partial| Phase::Greeting { partial })
-            })?;
+            .map_err(|e| client.greeting_error(e))?;
         client.greeting = Greeting::from_message(msg)?;
-        let oob = options.oob && client.greeting.capabilities.iter().any(|c| c == "oob");
+        client.oob = options.oob && client.greeting.capabilities.iter().any(|c| c == "oob");
+        client.negotiate(deadline)?;
+        Ok(client)
+    }
+
+    /// Why no greeting came: nothing at all within the timeout is a busy
+    /// monitor (or no monitor); text that is not JSON may be a human monitor.
+    fn greeting_error(&self, e: ReadError) -> Error {
+        match e {
+            ReadError::Timeout { partial: false } => Error::Busy {
+                address: self.address.clone(),
+                after: self.timeout,
+            },
+            ReadError::Protocol(e) => {
+                let raw = self.decoder.unconsumed();
+                if !raw.starts_with(b"QEMU ") {
+                    return e;
+                }
+                let line = raw
+                    .split(|&b| b == b'\r' || b == b'\n')
+                    .next()
+                    .unwrap_or(raw);
+                Error::NotQmp {
+                    address: self.address.clone(),
+                    what: format!(
+                        "it greets as QEMU's human monitor (HMP: {}); give QEMU a -qmp socket \
+                         (HMP commands then run with qmp-exec --hmp)",
+                        snippet(line, 60)
+                    ),
+                }
+            }
+            e => self.read_error(e, "the greeting", |_| Phase::Greeting),
+        }
+    }
+
+    /// Sends `qmp_capabilities` and reads its reply. A second greeting that
+    /// arrives meanwhile means the server started the session over (seen
+    /// once from qemu-storage-daemon under load): negotiate again, and take
+    /// the negotiation as done when any of the replies is a success (the
+    /// others then say it was already complete).
+    fn negotiate(&mut self, deadline: Instant) -> Result<()> {
+        let mut unanswered = 1;
+        self.send_capabilities(deadline, None)?;
+        let mut ok = false;
+        let mut first_error = None;
+        while unanswered > 0 {
+            let msg = self
+                .decoder
+                .read_message(&mut self.stream, deadline)
+                .map_err(|e| {
+                    self.read_error(e, "the reply to 'qmp_capabilities'", |_| {
+                        Phase::Reply("qmp_capabilities".into())
+                    })
+                })?;
+            if msg.contains_key("QMP") {
+                self.greeting = Greeting::from_message(msg)?;
+                self.send_capabilities(deadline, None)?;
+                unanswered += 1;
+                continue;
+            }
+            match Incoming::classify(msg)? {
+                Incoming::Event(e) => self.keep(e, "qmp_capabilities")?,
+                Incoming::Reply(r) => {
+                    unanswered -= 1;
+                    match r.into_result() {
+                        Ok(_) => ok = true,
+                        Err(e) => {
+                            first_error.get_or_insert(e);
+                        }
+                    }
+                }
+            }
+        }
+        match first_error {
+            Some(e) if !ok => Err(Error::Qmp(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes `qmp_capabilities` (asking for `oob` when it was negotiated),
+    /// with `id` when given.
+    fn send_capabilities(&mut self, deadline: Instant, id: Option<&str>) -> Result<()> {
         let mut args = Map::new();
-        if oob {
+        if self.oob {
             args.insert("enable".into(), Value::from(vec!["oob"]));
         }
-        client.out.clear();
-        client.encode("qmp_capabilities", Some(&args));
-        client.flush(deadline, "qmp_capabilities")?;
-        let reply = client.read_reply(deadline, "qmp_capabilities")?;
-        reply.into_result().map_err(Error::Qmp)?;
-        client.oob = oob;
-        Ok(client)
+        let mut bytes = Vec::with_capacity(64);
+        encode_into(&mut bytes, "qmp_capabilities", Some(&args), id);
+        self.trace_request(&bytes);
+        self.write_bytes(&bytes, deadline, "qmp_capabilities")
     }
 
     /// The server's greeting (QEMU version, capabilities).
@@ -227,7 +346,7 @@ impl<S: Stream> Client<S> {
     ) -> Result<Reply> {
         self.out.clear();
         self.encode(command, arguments);
-        let deadline = Instant::now() + self.timeout;
+        let deadline = deadline_after(self.timeout);
         self.flush(deadline, command)?;
         self.read_reply(deadline, command)
     }
@@ -270,7 +389,7 @@ impl<S: Stream> Client<S> {
                         .back()
                         .map(|f| f.command.clone())
                         .unwrap_or_default();
-                    self.flush(Instant::now() + self.timeout, &last)?;
+                    self.flush(deadline_after(self.timeout), &last)?;
                 }
             }
             let Some(front) = inflight.front() else {
@@ -278,9 +397,16 @@ impl<S: Stream> Client<S> {
             };
             let bytes = front.bytes;
             let command = front.command.clone();
-            let reply = self.read_reply(Instant::now() + self.timeout, &command)?;
+            let reply = self.read_reply(deadline_after(self.timeout), &command)?;
             inflight.pop_front();
             inflight_bytes -= bytes;
+            if !self.events.is_empty() {
+                for event in std::mem::take(&mut self.events) {
+                    if let Some(event) = pipeline.on_event(event) {
+                        self.events.push_back(event);
+                    }
+                }
+            }
             sending &= pipeline.on_reply(index, reply);
             index += 1;
         }
@@ -319,18 +445,22 @@ impl<S: Stream> Client<S> {
         if let Some(e) = self.events.pop_front() {
             return Ok(Some(e));
         }
-        // A far deadline stands for "forever": a year is plenty for a monitor.
-        let deadline = Instant::now() + timeout.unwrap_or(Duration::from_secs(365 * 86400));
-        match self.decoder.read_message(&mut self.stream, deadline) {
-            Ok(msg) => match Incoming::classify(msg)? {
-                Incoming::Event(e) => Ok(Some(e)),
-                Incoming::Reply(r) => Err(Error::Protocol {
-                    expected: "an event".into(),
-                    got: format!("a reply no request was waiting for: {}", r.snippet()),
-                }),
-            },
-            Err(ReadError::Timeout { .. }) => Ok(None),
-            Err(e) => Err(self.read_error(e, "an event", |_| Phase::Event)),
+        let deadline = deadline_after(timeout.unwrap_or(Duration::MAX));
+        loop {
+            match self.decoder.read_message(&mut self.stream, deadline) {
+                Ok(msg) => match self.incoming(msg)? {
+                    None => {}
+                    Some(Incoming::Event(e)) => return Ok(Some(e)),
+                    Some(Incoming::Reply(r)) => {
+                        return Err(Error::Protocol {
+                            expected: "an event".into(),
+                            got: format!("a reply no request was waiting for: {}", r.snippet()),
+                        });
+                    }
+                },
+                Err(ReadError::Timeout { .. }) => return Ok(None),
+                Err(e) => return Err(self.read_error(e, "an event", |_| Phase::Event)),
+            }
         }
     }
 
@@ -339,28 +469,36 @@ impl<S: Stream> Client<S> {
         self.events.drain(..)
     }
 
-    /// Appends one compact request to `self.out`. Compact matters: QEMU reads
-    /// requests one byte per system call, ~4-5 us per byte.
+    /// Appends one compact request to `self.out`.
     fn encode(&mut self, command: &str, arguments: Option<&Map<String, Value>>) {
         let start = self.out.len();
-        self.out.extend_from_slice(b"{\"execute\":");
-        // Serializing a str or a Map into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut self.out, command);
-        if let Some(args) = arguments.filter(|a| !a.is_empty()) {
-            self.out.extend_from_slice(b",\"arguments\":");
-            let _ = serde_json::to_writer(&mut self.out, args);
-        }
-        self.out.push(b'}');
+        encode_into(&mut self.out, command, arguments, None);
         if self.trace {
-            let line = String::from_utf8_lossy(&self.out[start..]);
+            let bytes = std::mem::take(&mut self.out);
+            self.trace_request(&bytes[start..]);
+            self.out = bytes;
+        }
+    }
+
+    fn trace_request(&self, bytes: &[u8]) {
+        if self.trace {
+            let line = String::from_utf8_lossy(bytes);
             eprintln!("-> {}", crate::output::sanitize(&line));
         }
     }
 
     /// Writes `self.out` before `deadline`.
     fn flush(&mut self, deadline: Instant, command: &str) -> Result<()> {
+        let out = std::mem::take(&mut self.out);
+        let result = self.write_bytes(&out, deadline, command);
+        self.out = out;
+        result
+    }
+
+    /// Writes `bytes` before `deadline`.
+    fn write_bytes(&mut self, bytes: &[u8], deadline: Instant, command: &str) -> Result<()> {
         let mut done = 0;
-        while done < self.out.len() {
+        while done < bytes.len() {
             let timeout = || Error::Timeout {
                 address: self.address.clone(),
                 phase: Phase::Send(command.to_string()),
@@ -372,7 +510,7 @@ impl<S: Stream> Client<S> {
                 source,
             };
             self.stream.set_write_timeout(Some(left)).map_err(lost)?;
-            match self.stream.write(&self.out[done..]) {
+            match self.stream.write(&bytes[done..]) {
                 Ok(0) => return Err(lost(io::ErrorKind::WriteZero.into())),
                 Ok(n) => done += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -389,6 +527,27 @@ impl<S: Stream> Client<S> {
             }
         }
         Ok(())
+    }
+
+    /// Classifies a message received in command mode. A greeting means the
+    /// server started the session over: negotiate again (the reply to that
+    /// is tagged and taken here too). `Ok(None)`: the client took it.
+    fn incoming(&mut self, msg: Map<String, Value>) -> Result<Option<Incoming>> {
+        if msg.contains_key("QMP") {
+            self.greeting = Greeting::from_message(msg)?;
+            self.send_capabilities(deadline_after(self.timeout), Some(RENEGOTIATE_ID))?;
+            self.renegotiating += 1;
+            return Ok(None);
+        }
+        let incoming = Incoming::classify(msg)?;
+        if let Incoming::Reply(r) = &incoming
+            && self.renegotiating > 0
+            && r.message().get("id").and_then(Value::as_str) == Some(RENEGOTIATE_ID)
+        {
+            self.renegotiating -= 1;
+            return Ok(None);
+        }
+        Ok(Some(incoming))
     }
 
     /// The server stopped reading our request: what it sent before it went
@@ -441,15 +600,16 @@ impl<S: Stream> Client<S> {
                 .decoder
                 .read_message(&mut self.stream, deadline)
                 .map_err(|e| self.read_error(e, &what(), |_| Phase::Reply(command.to_string())))?;
-            match Incoming::classify(msg)? {
-                Incoming::Event(e) => self.keep(e, command)?,
-                Incoming::Reply(r) if r.message().contains_key("id") => {
+            match self.incoming(msg)? {
+                None => {}
+                Some(Incoming::Event(e)) => self.keep(e, command)?,
+                Some(Incoming::Reply(r)) if r.message().contains_key("id") => {
                     return Err(Error::Protocol {
                         expected: what(),
                         got: format!("a reply with an id we never sent: {}", r.snippet()),
                     });
                 }
-                Incoming::Reply(r) => return Ok(r),
+                Some(Incoming::Reply(r)) => return Ok(r),
             }
         }
     }

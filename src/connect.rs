@@ -66,12 +66,8 @@ fn open_once(address: &Address, left: Duration) -> io::Result<Connection> {
             let sock = Socket::new(Domain::UNIX, Type::STREAM, None)?;
             sock.set_nonblocking(true)?;
             match sock.connect(&SockAddr::unix(path)?) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::WouldBlock,
-                        "its connection queue is full: another client is probably connected to \
-                         this monitor (QEMU serves one client per socket)",
-                    ));
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                    return Err(refused(path, e));
                 }
                 r => r?,
             }
@@ -95,20 +91,55 @@ fn open_once(address: &Address, left: Duration) -> io::Result<Connection> {
     }
 }
 
-/// Errors that mean "not there yet" while QEMU starts: no socket file, nobody
-/// listening, or a full listen backlog.
-fn not_there_yet(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused | io::ErrorKind::WouldBlock
+/// Says why a Unix connect was refused: the path is not a socket (refused at
+/// once, whatever `--wait` says: it never will be one), or it is a socket
+/// nobody listens on (left behind by a QEMU that exited, or QEMU starting).
+fn refused(path: &std::path::Path, e: io::Error) -> io::Error {
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return e;
+    };
+    let kind = meta.file_type();
+    if kind.is_socket() {
+        return io::Error::new(
+            io::ErrorKind::ConnectionRefused,
+            "nothing listens on this socket (left behind by a QEMU that exited?)",
+        );
+    }
+    let what = if kind.is_dir() {
+        "a directory"
+    } else if kind.is_file() {
+        "a regular file"
+    } else {
+        "not a socket file"
+    };
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("not a socket: it is {what} (give the path of QEMU's -qmp socket)"),
     )
 }
 
+/// Errors that mean "not there yet" while QEMU starts: no socket file, or
+/// nobody listening yet.
+fn not_there_yet(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused
+    )
+}
+
+/// How long to sleep between two connection attempts.
+const RETRY: Duration = Duration::from_millis(10);
+
 /// Connects to `address` before `deadline`. With `wait`, keeps retrying while
-/// the server is not there yet.
+/// the server is not there yet. A monitor whose connection queue is full
+/// (another client holds it, and QEMU's backlog of 1 is taken) is retried
+/// until the deadline in any case, as a connection queued behind another
+/// client waits for its greeting: both are [`Error::Busy`] in the end.
 ///
 /// # Errors
-/// [`Error::Connect`] with the OS reason, or [`Error::Timeout`].
+/// [`Error::Connect`] with the OS reason, [`Error::Busy`], or
+/// [`Error::Timeout`].
 pub(crate) fn open(
     address: &Address,
     deadline: Instant,
@@ -122,23 +153,34 @@ pub(crate) fn open(
     };
     loop {
         let left = remaining(deadline).ok_or_else(|| timed_out(Phase::Connect))?;
-        match open_once(address, left) {
+        let last = match open_once(address, left) {
             Ok(c) => return Ok(c),
             Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                 return Err(timed_out(Phase::Connect));
             }
-            Err(e) if wait && not_there_yet(&e) => {
-                if remaining(deadline).is_none_or(|l| l <= Duration::from_millis(10)) {
-                    return Err(timed_out(Phase::Wait(e.to_string())));
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => e,
+            Err(e) if wait && not_there_yet(&e) => e,
             Err(source) => {
                 return Err(Error::Connect {
                     address: address.to_string(),
                     source,
                 });
             }
+        };
+        // Sleep, but not past the deadline: a wait ends when its time is
+        // up, not a retry early.
+        if let Some(left) = remaining(deadline) {
+            std::thread::sleep(left.min(RETRY));
+        }
+        if remaining(deadline).is_none() {
+            return Err(if last.kind() == io::ErrorKind::WouldBlock {
+                Error::Busy {
+                    address: address.to_string(),
+                    after: timeout,
+                }
+            } else {
+                timed_out(Phase::Wait(last.to_string()))
+            });
         }
     }
 }

@@ -38,11 +38,9 @@ pub enum Phase {
     Connect,
     /// Retrying the connection (`--wait`); holds the last reason it failed.
     Wait(String),
-    /// Connected, waiting for the `{"QMP": ...}` greeting.
-    Greeting {
-        /// Whether part of a message had arrived when time ran out.
-        partial: bool,
-    },
+    /// Connected, part of the `{"QMP": ...}` greeting arrived, not all of
+    /// it (no greeting at all is [`Error::Busy`]).
+    Greeting,
     /// Waiting for the reply to a command.
     Reply(String),
     /// Writing a command the server would not read.
@@ -117,11 +115,31 @@ pub enum Error {
         /// A short, escaped snippet of what came instead (may be empty).
         got: String,
     },
+    /// The monitor took no new client within the timeout: it accepted the
+    /// connection but sent no greeting, or its connection queue stayed full.
+    /// Another client is probably connected (QEMU serves one client per
+    /// socket), or the peer is not a QMP monitor (a guest agent sends no
+    /// greeting).
+    Busy {
+        /// The address of the server.
+        address: String,
+        /// How long the client waited.
+        after: Duration,
+    },
+    /// The peer answered, but it is not a QMP monitor (e.g. QEMU's human
+    /// monitor, which greets with `QEMU x.y.z monitor - type 'help' ...`).
+    NotQmp {
+        /// The address of the server.
+        address: String,
+        /// What it is, and what to use instead.
+        what: String,
+    },
     /// The server answered with an error reply.
     Qmp(QmpError),
 }
 
-fn secs(d: Duration) -> String {
+/// A duration for messages: `10 s`, `0.5 s`.
+pub(crate) fn secs(d: Duration) -> String {
     let s = d.as_secs_f64();
     if s.fract() == 0.0 {
         format!("{s:.0} s")
@@ -159,18 +177,16 @@ impl fmt::Display for Error {
                      error: {last})",
                     secs(*after)
                 ),
-                Phase::Greeting { partial: false } => write!(
-                    f,
-                    "connected to {address}, but no greeting within {}: another client is \
-                     probably connected to this monitor (QEMU serves one client per socket)",
-                    secs(*after)
-                ),
-                Phase::Greeting { partial: true } => write!(
+                Phase::Greeting => write!(
                     f,
                     "connected to {address}, but the greeting did not arrive in full within {}",
                     secs(*after)
                 ),
-                Phase::Reply(cmd) => write!(f, "no reply to '{cmd}' within {}", secs(*after)),
+                Phase::Reply(cmd) => write!(
+                    f,
+                    "no reply to '{cmd}' within {} (QEMU may still complete the command)",
+                    secs(*after)
+                ),
                 Phase::Send(cmd) => write!(
                     f,
                     "could not send '{cmd}' within {}: the server is not reading",
@@ -208,6 +224,15 @@ impl fmt::Display for Error {
             Error::Protocol { expected, got } => {
                 write!(f, "protocol error: expected {expected}, got {got}")
             }
+            Error::Busy { address, after } => write!(
+                f,
+                "{address} is busy: no greeting within {}: another client is probably \
+                 connected (QEMU serves one client per monitor socket; give QEMU a second \
+                 -qmp socket for a second client), or this is not a QMP monitor (a guest \
+                 agent sends no greeting)",
+                secs(*after)
+            ),
+            Error::NotQmp { address, what } => write!(f, "{address} is not a QMP monitor: {what}"),
             Error::Qmp(e) => e.fmt(f),
         }
     }

@@ -40,65 +40,142 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
     p[pi..].iter().all(|&c| c == '*')
 }
 
-/// A condition on an event's data: `PATH=VALUE`, PATH dotted into `data`
-/// (array elements by index), VALUE compared as JSON when it parses as JSON,
-/// else as a string.
+/// A condition on an event's data, PATH dotted into `data` (array elements
+/// by index):
+/// - `PATH=VALUE`: the member equals VALUE. A string member matches VALUE as
+///   text, even when VALUE also parses as JSON (`status=null` matches the
+///   string `"null"`, `id=123` the string `"123"`), or VALUE as a JSON string
+///   (`device="job0"`); any other member matches VALUE parsed as JSON, with
+///   numbers compared as numbers (`len=1.0` matches `1`).
+/// - `PATH`: the member is present (`error`: a job that failed).
+/// - `!PATH`: the member is absent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Condition {
     /// As written, for messages.
     pub raw: String,
     /// The path into `data`.
     pub path: Vec<String>,
-    /// The value to compare with.
-    pub value: Value,
+    /// What must hold there.
+    pub test: Test,
+}
+
+/// What a [`Condition`] asks of the member at its path.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Test {
+    /// Equal to the text as written, or to it parsed as JSON (if it parses).
+    Equals(String, Option<Value>),
+    /// Present, with any value.
+    Present,
+    /// Absent.
+    Absent,
 }
 
 impl FromStr for Condition {
     type Err = Error;
 
     /// # Errors
-    /// [`Error::Item`] when there is no `=` or the path is empty.
+    /// [`Error::Item`] when the path is empty or has an empty part.
     fn from_str(s: &str) -> Result<Self, Error> {
         let bad = |r: &str| Error::Item {
             item: s.to_string(),
             reason: r.to_string(),
         };
-        let (path, value) = s
-            .split_once('=')
-            .ok_or_else(|| bad("expected PATH=VALUE, e.g. device=job0"))?;
+        let (path, test) = match s.split_once('=') {
+            Some((path, value)) => {
+                if path.starts_with('!') {
+                    return Err(bad(
+                        "'!' goes with a PATH alone (!PATH: the member is absent)",
+                    ));
+                }
+                let json = serde_json::from_str(value).ok();
+                (path, Test::Equals(value.to_string(), json))
+            }
+            None => match s.strip_prefix('!') {
+                Some(path) => (path, Test::Absent),
+                None => (s, Test::Present),
+            },
+        };
         let path: Vec<String> = path.split('.').map(str::to_string).collect();
         if path.iter().any(String::is_empty) {
-            return Err(bad("empty part in the path before '='"));
+            return Err(bad(
+                "empty part in the path (expected PATH=VALUE, PATH or !PATH, e.g. device=job0)",
+            ));
         }
-        let value =
-            serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_string()));
         Ok(Condition {
             raw: s.to_string(),
             path,
-            value,
+            test,
         })
     }
 }
 
 impl Condition {
-    /// Whether `data` holds the value at the path.
+    /// Whether `data` satisfies the condition.
     pub fn holds(&self, data: &Value) -> bool {
         let mut v = data;
         for key in &self.path {
-            v = match v {
-                Value::Object(o) => match o.get(key) {
-                    Some(x) => x,
-                    None => return false,
-                },
-                Value::Array(a) => match key.parse::<usize>().ok().and_then(|i| a.get(i)) {
-                    Some(x) => x,
-                    None => return false,
-                },
-                _ => return false,
+            let next = match v {
+                Value::Object(o) => o.get(key),
+                Value::Array(a) => key.parse::<usize>().ok().and_then(|i| a.get(i)),
+                _ => None,
             };
+            match next {
+                Some(x) => v = x,
+                None => return self.test == Test::Absent,
+            }
         }
-        *v == self.value
+        match &self.test {
+            Test::Present => true,
+            Test::Absent => false,
+            Test::Equals(text, json) => match (v, json) {
+                (Value::String(s), _) if s == text => true,
+                (_, Some(json)) => same(v, json),
+                (_, None) => false,
+            },
+        }
     }
+}
+
+/// JSON equality with numbers compared by value (`1.0` equals `1`), exactly
+/// for integers.
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            if let (Some(x), Some(y)) = (x.as_i64(), y.as_i64()) {
+                x == y
+            } else if let (Some(x), Some(y)) = (x.as_u64(), y.as_u64()) {
+                x == y
+            } else if x.is_f64() || y.is_f64() {
+                x.as_f64() == y.as_f64()
+            } else {
+                false // one below 0, the other above i64::MAX
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+/// Splits `NAME,COND,...` at the commas that are not escaped; `\\,` stands
+/// for a comma and `\\\\` for a backslash (any other backslash is itself).
+fn split_commas(s: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut part = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if matches!(chars.peek(), Some(',' | '\\')) => part.extend(chars.next()),
+            ',' => parts.push(std::mem::take(&mut part)),
+            c => part.push(c),
+        }
+    }
+    parts.push(part);
+    parts
 }
 
 /// Which events count: any of `names` (globs; none given: any event) whose
@@ -122,23 +199,27 @@ impl Filter {
 impl FromStr for Filter {
     type Err = Error;
 
-    /// Parses `NAME[,PATH=VALUE...]` (the `--fail-on` form).
+    /// Parses `NAME[,COND...]` (the `--fail-on` form), each COND a
+    /// [`Condition`]; `\\,` writes a comma inside a VALUE.
     ///
     /// # Errors
     /// [`Error::Item`] for an empty name or a bad condition.
     fn from_str(s: &str) -> Result<Self, Error> {
-        let mut parts = s.split(',');
+        let mut parts = split_commas(s).into_iter();
         let name = parts.next().unwrap_or_default();
         if name.is_empty() || name.contains('=') {
-            let reason = "expected NAME[,PATH=VALUE...], e.g. BLOCK_JOB_ERROR,device=job0";
+            let reason = "expected NAME[,PATH=VALUE|PATH|!PATH...], e.g. \
+                          BLOCK_JOB_ERROR,device=job0 or BLOCK_JOB_COMPLETED,error";
             return Err(Error::Item {
                 item: s.to_string(),
                 reason: reason.into(),
             });
         }
-        let conditions = parts.map(str::parse).collect::<Result<_, _>>()?;
+        let conditions = parts
+            .map(|p| p.parse::<Condition>())
+            .collect::<Result<_, _>>()?;
         Ok(Filter {
-            names: vec![name.to_string()],
+            names: vec![name],
             conditions,
         })
     }
@@ -153,6 +234,9 @@ pub enum Outcome {
     Failed(Event),
     /// No count was asked for, and the deadline passed.
     Deadline,
+    /// No count was asked for, and QEMU quit: it sent `SHUTDOWN`, then
+    /// closed the connection.
+    Quit,
 }
 
 /// A wait for events on a connection.
@@ -175,8 +259,9 @@ impl Wait {
     ///
     /// # Errors
     /// [`Error::Timeout`] when a count was asked for and fewer events matched
-    /// in time; [`Error::Closed`] when the server goes away; the callback's
-    /// errors.
+    /// in time; [`Error::Closed`] when the server goes away (unless it sent
+    /// `SHUTDOWN` first and no count was asked for: [`Outcome::Quit`]); the
+    /// callback's errors.
     pub fn run<S, E, F>(&self, client: &mut Client<S>, mut on_event: F) -> Result<Outcome, E>
     where
         S: Stream,
@@ -185,6 +270,7 @@ impl Wait {
     {
         let start = Instant::now();
         let mut seen = 0;
+        let mut shut_down = false;
         if self.count == Some(0) {
             return Ok(Outcome::Done);
         }
@@ -196,9 +282,26 @@ impl Wait {
                     None => return self.timed_out(client, seen, t),
                 },
             };
-            let Some(event) = client.next_event(left)? else {
-                return self.timed_out(client, seen, self.timeout.unwrap_or_default());
+            let event = match client.next_event(left) {
+                Ok(Some(event)) => event,
+                Ok(None) => return self.timed_out(client, seen, self.timeout.unwrap_or_default()),
+                Err(Error::Closed { partial: 0, .. }) if shut_down => {
+                    return match self.count {
+                        None => Ok(Outcome::Quit),
+                        Some(wanted) => Err(Error::Closed {
+                            waiting_for: format!(
+                                "{} more matching event{}, after SHUTDOWN (QEMU quit)",
+                                wanted - seen,
+                                if wanted - seen == 1 { "" } else { "s" }
+                            ),
+                            partial: 0,
+                        }
+                        .into()),
+                    };
+                }
+                Err(e) => return Err(e.into()),
             };
+            shut_down |= event.name() == "SHUTDOWN";
             if self.fail_on.iter().any(|f| f.matches(&event)) {
                 on_event(&event)?;
                 return Ok(Outcome::Failed(event));
@@ -265,29 +368,60 @@ mod tests {
     #[test]
     fn conditions() {
         let data = serde_json::json!({"device": "job0", "len": 42, "ok": true, "s": "42",
-            "nested": {"a": [1, {"b": null}]}});
+            "status": "null", "f": 1.5, "big": 18446744073709551615u64, "neg": -1,
+            "nested": {"a": [1, {"b": null}]}, "obj": {"x": 1, "y": [2.0]}, "comma": "a,b"});
         let cases = [
             ("device=job0", true),
             ("device=\"job0\"", true),
             ("device=job1", false),
             ("len=42", true),
+            ("len=42.0", true),
+            ("len=4.2e1", true),
             ("len=\"42\"", false),
-            ("s=42", false),
+            ("len=43", false),
+            // A string member matches the text, even when it parses as JSON.
+            ("s=42", true),
             ("s=\"42\"", true),
+            ("s=42.0", false),
+            ("status=null", true),
+            ("status=\"null\"", true),
             ("ok=true", true),
             ("ok=false", false),
+            ("ok=\"true\"", false),
+            ("f=1.5", true),
+            ("f=1.50", true),
+            ("f=1", false),
+            ("big=18446744073709551615", true),
+            ("big=18446744073709551614", false),
+            ("neg=-1", true),
+            ("neg=18446744073709551615", false),
             ("nested.a.0=1", true),
+            ("nested.a.0=1.0", true),
             ("nested.a.1.b=null", true),
             ("nested.a.2=1", false),
+            ("obj={\"y\":[2],\"x\":1.0}", true),
+            ("obj={\"x\":1}", false),
             ("missing=x", false),
+            ("missing=null", false),
             ("device.x=1", false),
             ("device=", false),
+            ("comma=a,b", true),
+            // Presence and absence.
+            ("device", true),
+            ("nested.a.1.b", true),
+            ("nested.a.5", false),
+            ("missing", false),
+            ("!missing", true),
+            ("!device", false),
+            ("!nested.a.1.b", false),
+            ("!nested.a.1.c", true),
+            ("!device.x", true),
         ];
         for (c, want) in cases {
             let cond: Condition = c.parse().unwrap();
             assert_eq!(cond.holds(&data), want, "{c}");
         }
-        for bad in ["device", "", ".a=1", "a..b=1", "a.=1"] {
+        for bad in ["", ".a=1", "a..b=1", "a.=1", "!", "!a=1", "!.a", "=1"] {
             assert!(bad.parse::<Condition>().is_err(), "{bad:?}");
         }
     }
@@ -297,7 +431,25 @@ mod tests {
         let f: Filter = "BLOCK_JOB_ERROR,device=job0,action=stop".parse().unwrap();
         assert_eq!(f.names, ["BLOCK_JOB_ERROR"]);
         assert_eq!(f.conditions.len(), 2);
-        for bad in ["", "device=job0", ",x=1", "E,novalue"] {
+        let f: Filter = "BLOCK_JOB_COMPLETED,device=job0,error".parse().unwrap();
+        assert_eq!(f.conditions[1].test, Test::Present);
+        let cases = [
+            ("E,x=a\\,b", vec!["x=a,b"]),
+            ("E,x=a\\,b,y=c", vec!["x=a,b", "y=c"]),
+            ("E,x=a\\\\,y=c", vec!["x=a\\", "y=c"]),
+            ("E,x=a\\b", vec!["x=a\\b"]),
+            ("E,x=a\\", vec!["x=a\\"]),
+            ("E,!error", vec!["!error"]),
+        ];
+        for (input, want) in cases {
+            let f: Filter = input.parse().unwrap();
+            let raw: Vec<&str> = f.conditions.iter().map(|c| c.raw.as_str()).collect();
+            assert_eq!(raw, want, "{input:?}");
+        }
+        let data = serde_json::json!({"x": "a,b"});
+        let f: Filter = "E,x=a\\,b".parse().unwrap();
+        assert!(f.conditions[0].holds(&data));
+        for bad in ["", "device=job0", ",x=1", "E,", "E,,x=1", "E,!a=1"] {
             assert!(bad.parse::<Filter>().is_err(), "{bad:?}");
         }
     }

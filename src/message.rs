@@ -71,6 +71,26 @@ impl Request {
     }
 }
 
+/// Whether `command` only reads: the queries (`query-*`, `x-query-*`) and
+/// the QOM and device introspection commands (`qom-get`, `qom-list`,
+/// `qom-list-get`, `qom-list-types`, `qom-list-properties`,
+/// `device-list-properties`). A batch that stops at the first error may send
+/// these ahead of the replies to earlier commands; anything else (HMP
+/// included: `human-monitor-command` can do anything) waits for them.
+pub fn has_no_side_effects(command: &str) -> bool {
+    command.starts_with("query-")
+        || command.starts_with("x-query-")
+        || matches!(
+            command,
+            "qom-get"
+                | "qom-list"
+                | "qom-list-get"
+                | "qom-list-types"
+                | "qom-list-properties"
+                | "device-list-properties"
+        )
+}
+
 /// A reply: `{"return": ...}` or `{"error": {"class", "desc"}}`, with its id.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {

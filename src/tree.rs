@@ -30,7 +30,8 @@ pub trait TreeSink {
     /// A (non-child) property with its value, or the reason it is unreadable.
     fn property(&mut self, name: &str, ty: &str, value: Result<&Value, &str>) -> io::Result<()>;
     /// The object's properties are done; its children (objects) follow.
-    fn end_properties(&mut self) -> io::Result<()>;
+    /// `truncated`: it has children that the depth limit leaves out.
+    fn end_properties(&mut self, truncated: bool) -> io::Result<()>;
     /// The object and all its descendants are done.
     fn end_object(&mut self) -> io::Result<()>;
 }
@@ -72,7 +73,7 @@ impl<W: Write> TreeSink for PlainTree<W> {
             Err(desc) => format!("  {name}: <EXCEPTION: {desc}> ({ty})"),
         })
     }
-    fn end_properties(&mut self) -> io::Result<()> {
+    fn end_properties(&mut self, _truncated: bool) -> io::Result<()> {
         writeln!(self.out)
     }
     fn end_object(&mut self) -> io::Result<()> {
@@ -81,7 +82,9 @@ impl<W: Write> TreeSink for PlainTree<W> {
 }
 
 /// The tree as one JSON document, streamed:
-/// `{"path": P, "properties": [{"name", "type", "value" | "error"}], "children": [...]}`.
+/// `{"path": P, "properties": [{"name", "type", "value" | "error"}], "children": [...]}`,
+/// with `"truncated": true` before `children` in an object whose children
+/// the depth limit left out.
 pub struct JsonTree<W> {
     out: W,
     terminal: bool,
@@ -151,8 +154,12 @@ impl<W: Write> TreeSink for JsonTree<W> {
         };
         self.emit(&Value::Object(p).to_string())
     }
-    fn end_properties(&mut self) -> io::Result<()> {
-        self.out.write_all(b"],\"children\":[")?;
+    fn end_properties(&mut self, truncated: bool) -> io::Result<()> {
+        if truncated {
+            self.out.write_all(b"],\"truncated\":true,\"children\":[")?;
+        } else {
+            self.out.write_all(b"],\"children\":[")?;
+        }
         if let Some(first) = self.open.last_mut() {
             *first = true;
         }
@@ -173,7 +180,7 @@ impl<W: Write> TreeSink for JsonTree<W> {
 enum Step {
     List { path: String, depth: usize },
     Get { name: String, ty: String },
-    EndProperties,
+    EndProperties { truncated: bool },
     EndObject,
 }
 
@@ -310,12 +317,15 @@ impl<S: TreeSink> TreeWalk<S> {
             return Ok(());
         };
         let mut children = VecDeque::new();
+        let mut truncated = false;
         for p in &props {
             let name = p["name"].as_str().unwrap_or_default();
             let ty = p["type"].as_str().unwrap_or_default();
             if Kind::of(ty) == Kind::Child {
                 if walks_into {
                     children.push_back(name.to_string());
+                } else {
+                    truncated = true;
                 }
                 continue;
             }
@@ -329,7 +339,7 @@ impl<S: TreeSink> TreeWalk<S> {
                 ty: ty.to_string(),
             });
         }
-        expect.push_back(Step::EndProperties);
+        expect.push_back(Step::EndProperties { truncated });
         stack.push(Frame {
             path,
             depth,
@@ -356,7 +366,7 @@ impl<S: TreeSink> TreeWalk<S> {
         };
         loop {
             match expect.front() {
-                Some(Step::EndProperties) => self.sink.end_properties()?,
+                Some(Step::EndProperties { truncated }) => self.sink.end_properties(*truncated)?,
                 Some(Step::EndObject) => self.sink.end_object()?,
                 _ => return Ok(()),
             }
@@ -384,12 +394,15 @@ impl<S: TreeSink> TreeWalk<S> {
             };
             self.sink.object(&path)?;
             let mut children = Vec::new();
+            let mut truncated = false;
             for p in &props {
                 let name = p["name"].as_str().unwrap_or_default();
                 let ty = p["type"].as_str().unwrap_or_default();
                 if Kind::of(ty) == Kind::Child {
                     if walks(depth) {
                         children.push((child_path(&path, name), depth + 1));
+                    } else {
+                        truncated = true;
                     }
                     continue;
                 }
@@ -403,7 +416,7 @@ impl<S: TreeSink> TreeWalk<S> {
                 }
                 self.sink.property(name, ty, value)?;
             }
-            self.sink.end_properties()?;
+            self.sink.end_properties(truncated)?;
             if children.is_empty() {
                 self.sink.end_object()?;
                 continue;

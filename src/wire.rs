@@ -96,6 +96,15 @@ impl<S: Read + io::Write> Stream for Untimed<S> {
     }
 }
 
+/// The instant `after` from now; a timeout too long to represent (no limit,
+/// `Duration::MAX`) gives a deadline a century away.
+pub(crate) fn deadline_after(after: std::time::Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(after)
+        .or_else(|| now.checked_add(std::time::Duration::from_secs(100 * 365 * 86400)))
+        .unwrap_or(now)
+}
+
 /// Time left until `deadline`, or `None` when it has passed.
 pub(crate) fn remaining(deadline: Instant) -> Option<std::time::Duration> {
     let left = deadline.saturating_duration_since(Instant::now());
@@ -138,6 +147,12 @@ impl Decoder {
             max,
             trace: false,
         }
+    }
+
+    /// The bytes received and not yet taken (what a protocol error was
+    /// found in, from the offending byte on).
+    pub(crate) fn unconsumed(&self) -> &[u8] {
+        &self.buf[self.start..]
     }
 
     /// Bytes of an unfinished message held in the buffer.

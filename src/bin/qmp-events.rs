@@ -1,8 +1,7 @@
 //! qmp-events: print the events of a QMP monitor as they arrive.
 
 use clap::Parser;
-use qmp::cli::{BoxError, ConnectOpts, EventOpts, RunResult, Status, print_event};
-use qmp::events::Outcome;
+use qmp::cli::{ConnectOpts, EventOpts, RunResult};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -15,11 +14,14 @@ Examples:
 ///
 /// One line per event: 'SECONDS.MICROSECONDS NAME DATA', or with --json the
 /// whole event as one JSON object per line. Output is flushed per event.
-/// Filters: -e NAME (globs), -m PATH=VALUE on the event's data. With -n N it
-/// ends after N matching events (status 0, or 4 if --timeout passes first);
-/// without, it listens until --timeout (status 0) or the connection ends
-/// (status 3). --fail-on ends it with status 1. QEMU serves one client per
-/// monitor: give QEMU a second monitor for a long-running listener.
+/// Filters: -e NAME (globs), -m PATH=VALUE, PATH or !PATH on the event's
+/// data. With -n N it ends after N matching events (status 0, or 4 if the
+/// event timeout passes first); without, it listens until the event timeout
+/// (--event-timeout, else --timeout, else no limit: status 0), until QEMU
+/// quits (SHUTDOWN, then the connection closes: status 0) or the connection
+/// is lost (status 3). --fail-on ends it with status 1. QEMU serves one
+/// client per monitor: give QEMU a second monitor for a long-running
+/// listener.
 #[derive(Debug, Parser)]
 #[command(name = "qmp-events", version, after_help = EXAMPLES)]
 struct Args {
@@ -35,16 +37,7 @@ struct Args {
 fn run(args: Args) -> RunResult {
     let mut client = args.conn.connect(false, true)?;
     let wait = args.events.wait(args.conn.timeout, None);
-    let outcome = wait.run(&mut client, |e| {
-        print_event(e, args.json).map_err(BoxError::from)
-    })?;
-    Ok(match outcome {
-        Outcome::Failed(e) => {
-            qmp::cli::report("qmp-events", &format!("failure event {}", e.name()));
-            Status::Failed
-        }
-        Outcome::Done | Outcome::Deadline => Status::Ok,
-    })
+    qmp::cli::await_events("qmp-events", &mut client, &wait, args.json)
 }
 
 fn main() -> std::process::ExitCode {

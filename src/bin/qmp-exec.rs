@@ -6,13 +6,10 @@ use std::sync::mpsc;
 
 use anyhow::Context;
 use clap::Parser;
-use qmp::cli::{
-    BoxError, ConnectOpts, EventOpts, OutputOpts, RunResult, Status, UsageError, print_event,
-};
-use qmp::events::Outcome;
+use qmp::cli::{ConnectOpts, EventOpts, OutputOpts, RunResult, Status, UsageError};
 use qmp::items::{Item, build_arguments};
 use qmp::output::Format;
-use qmp::{Pipeline, Reply, Request};
+use qmp::{Event, Pipeline, Reply, Request, has_no_side_effects};
 use serde_json::{Map, Value};
 
 const EXAMPLES: &str = "\
@@ -33,24 +30,30 @@ Examples:
 struct Args {
     #[command(flatten)]
     conn: ConnectOpts,
-    /// The command to run, e.g. query-status
-    #[arg(required_unless_present_any = ["hmp", "batch"], conflicts_with_all = ["hmp", "batch"])]
+    /// The command to run, e.g. query-status (with --hmp: the first word of the HMP command line)
+    #[arg(required_unless_present = "batch", conflicts_with = "batch")]
     command: Option<String>,
-    /// Arguments: key=text, key:=json, key=@file, key:=@file; a.b=x nests
+    /// Arguments: key=text, key:=json, key=@file, key:=@file; a.b=x nests (with --hmp: the rest of the command line)
     #[arg(value_name = "ITEM")]
-    items: Vec<Item>,
+    items: Vec<String>,
     /// The whole arguments object as JSON ('-' reads it from stdin); items are added to it
     #[arg(long, value_name = "JSON", conflicts_with_all = ["hmp", "batch"])]
     args: Option<String>,
-    /// Run a human-monitor (HMP) command line and print its text output
-    #[arg(long, value_name = "COMMAND-LINE", conflicts_with = "batch")]
-    hmp: Option<String>,
-    /// Read newline-delimited JSON commands from stdin, pipeline them, print one reply per line
+    /// Run the words as a human-monitor (HMP) command line (qmp-exec --hmp info status) and print its text; HMP errors fail
+    #[arg(long, conflicts_with = "batch")]
+    hmp: bool,
+    /// With --hmp: run the command on this CPU (as HMP's 'cpu N')
+    #[arg(long, value_name = "N", requires = "hmp")]
+    cpu_index: Option<u64>,
+    /// Read newline-delimited JSON commands from stdin and print one reply per line; commands with side effects wait for every earlier reply
     #[arg(long)]
     batch: bool,
-    /// With --batch: go on after an error reply or an invalid line
+    /// With --batch: go on after an error reply or an invalid line (everything pipelined)
     #[arg(long, requires = "batch")]
     keep_going: bool,
+    /// With --batch: print the events that arrive as JSON lines too, in order of arrival among the replies
+    #[arg(long, requires = "batch")]
+    with_events: bool,
     #[command(flatten)]
     out: OutputOpts,
     /// Print the whole reply message, not just its return value
@@ -80,7 +83,12 @@ fn arguments(args: &Args) -> anyhow::Result<Map<String, Value>> {
             }
         }
     };
-    Ok(build_arguments(base, &args.items)?)
+    let items = args
+        .items
+        .iter()
+        .map(|i| i.parse::<Item>())
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(build_arguments(base, &items)?)
 }
 
 fn run(args: Args) -> RunResult {
@@ -89,32 +97,31 @@ fn run(args: Args) -> RunResult {
         return Err(UsageError(msg.into()).into());
     }
     if args.events.any() && args.events.event.is_empty() {
-        let msg = "-m/--match, -n/--count and --fail-on need -e/--event NAME";
+        let msg = "-m/--match, -n/--count, --fail-on and --event-timeout need -e/--event NAME";
         return Err(UsageError(msg.into()).into());
     }
     if args.batch {
         return batch(&args);
     }
     let format = args.out.format();
-    let (command, arguments) = match &args.hmp {
-        Some(line) => {
-            let mut a = Map::new();
-            a.insert("command-line".into(), Value::String(line.clone()));
-            ("human-monitor-command", a)
+    // clap requires a command unless --batch is given.
+    let command = args.command.as_deref().unwrap_or_default();
+    let request = if args.hmp {
+        let mut line = command.to_string();
+        for word in &args.items {
+            line.push(' ');
+            line.push_str(word);
         }
-        // clap requires a command unless --hmp or --batch is given.
-        None => {
-            let command = args.command.as_deref().unwrap_or_default();
-            if command.contains('=') {
-                let msg =
-                    format!("'{command}' is an argument, not a command: give the command first");
-                return Err(UsageError(msg).into());
-            }
-            (command, arguments(&args)?)
+        qmp::hmp::request(&line, args.cpu_index)
+    } else {
+        if command.contains('=') {
+            let msg = format!("'{command}' is an argument, not a command: give the command first");
+            return Err(UsageError(msg).into());
         }
+        Request::new(command, Some(arguments(&args)?))
     };
     let mut client = args.conn.connect(false, !args.events.event.is_empty())?;
-    let reply = client.request(command, Some(&arguments))?;
+    let reply = client.request(&request.command, request.arguments.as_ref())?;
     if args.raw {
         // A message is always printed as JSON.
         let format = if format == Format::Plain {
@@ -124,7 +131,26 @@ fn run(args: Args) -> RunResult {
         };
         qmp::cli::print(&Value::Object(reply.message().clone()), format)?;
     }
-    let value = reply.into_result().map_err(qmp::Error::Qmp)?;
+    let value = match reply.into_result() {
+        Err(e) if args.hmp && e.class == "CommandNotFound" => {
+            let msg = "this server has no human monitor: HMP needs qemu-system-* \
+                       (qemu-storage-daemon has none)";
+            qmp::cli::report("qmp-exec", msg);
+            return Ok(Status::Failed);
+        }
+        r => r.map_err(qmp::Error::Qmp)?,
+    };
+    if args.hmp
+        && let Some(text) = value.as_str()
+    {
+        if let Some(error) = qmp::hmp::error_in(text) {
+            qmp::cli::report("qmp-exec", &format!("HMP: {error}"));
+            return Ok(Status::Failed);
+        }
+        if text.is_empty() && format == Format::Plain {
+            return Ok(Status::Ok);
+        }
+    }
     if !args.raw {
         qmp::cli::print(&value, format)?;
     }
@@ -135,16 +161,7 @@ fn run(args: Args) -> RunResult {
     // queued them, and the wait looks at them first.
     let timeout = args.conn.timeout.unwrap_or(qmp::cli::DEFAULT_TIMEOUT);
     let wait = args.events.wait(Some(timeout), Some(1));
-    let json = format != Format::Plain;
-    match wait.run(&mut client, |e| {
-        print_event(e, json).map_err(BoxError::from)
-    })? {
-        Outcome::Failed(e) => {
-            qmp::cli::report("qmp-exec", &format!("failure event {}", e.name()));
-            Ok(Status::Failed)
-        }
-        Outcome::Done | Outcome::Deadline => Ok(Status::Ok),
-    }
+    qmp::cli::await_events("qmp-exec", &mut client, &wait, format != Format::Plain)
 }
 
 /// `--batch`: stdin lines in, one reply per line out, pipelined.
@@ -152,25 +169,40 @@ fn run(args: Args) -> RunResult {
 /// Lines come from a reader thread, so that waiting for the next line never
 /// holds up the replies: a coprocess that writes a command and waits for its
 /// reply before writing the next one works too.
+///
+/// Without `--keep-going` it stops like `set -e`: a command with side effects
+/// is sent only once every earlier reply is in (and was a success, or the
+/// batch has stopped); commands without side effects
+/// ([`has_no_side_effects`]) are sent ahead. After a failure nothing more
+/// is sent or printed.
 struct Batch<W> {
     lines: mpsc::Receiver<io::Result<String>>,
     line_no: usize,
     /// Line number and the caller's own id of each request in flight.
     pending: VecDeque<(usize, Option<Value>)>,
+    /// A command with side effects, waiting for the replies before it.
+    held: Option<(Request, usize, Option<Value>)>,
     out: W,
     keep_going: bool,
+    with_events: bool,
     stopped: bool,
+    /// The line of the first failure (without --keep-going): nothing after
+    /// it is printed.
+    cutoff: Option<usize>,
+    /// Whether the reply of the cutoff line (or a later one) came.
+    past_cutoff: bool,
     status: Status,
     error: Option<io::Error>,
 }
 
 impl<W: Write> Batch<W> {
-    fn fail(&mut self, status: Status) {
+    fn fail(&mut self, status: Status, line: usize) {
         if self.status == Status::Ok {
             self.status = status;
         }
         if !self.keep_going {
             self.stopped = true;
+            self.cutoff = Some(self.cutoff.map_or(line, |c| c.min(line)));
         }
     }
 
@@ -200,10 +232,27 @@ impl<W: Write> Batch<W> {
         let command = command.ok_or("missing \"execute\"")?;
         Ok((Request::new(command, arguments), id))
     }
+
+    fn send(&mut self, req: Request, line: usize, id: Option<Value>) -> Option<Request> {
+        self.pending.push_back((line, id));
+        Some(req)
+    }
+
+    fn write_line(&mut self, msg: Map<String, Value>) {
+        if let Err(e) = writeln!(self.out, "{}", Value::Object(msg)) {
+            self.error.get_or_insert(e);
+            self.stopped = true;
+        }
+    }
 }
 
 impl<W: Write> Pipeline for Batch<W> {
     fn next_request(&mut self, idle: bool) -> Option<Request> {
+        if self.held.is_some() {
+            // Sent once every earlier reply is in; a failure drops it.
+            let (req, line, id) = self.held.take().filter(|_| idle && !self.stopped)?;
+            return self.send(req, line, id);
+        }
         while !self.stopped {
             let next = if idle {
                 // Nothing in flight: show the replies so far, then wait.
@@ -229,14 +278,17 @@ impl<W: Write> Pipeline for Batch<W> {
                 continue;
             }
             match Self::parse(&line) {
+                Ok((req, id)) if idle || self.keep_going || has_no_side_effects(&req.command) => {
+                    return self.send(req, self.line_no, id);
+                }
                 Ok((req, id)) => {
-                    self.pending.push_back((self.line_no, id));
-                    return Some(req);
+                    self.held = Some((req, self.line_no, id));
+                    return None;
                 }
                 Err(why) => {
                     let msg = format!("stdin line {}: {why}; nothing sent for it", self.line_no);
                     qmp::cli::report("qmp-exec", &msg);
-                    self.fail(Status::Usage);
+                    self.fail(Status::Usage, self.line_no);
                 }
             }
         }
@@ -245,27 +297,40 @@ impl<W: Write> Pipeline for Batch<W> {
 
     fn on_reply(&mut self, _: usize, reply: Reply) -> bool {
         let (line, id) = self.pending.pop_front().unwrap_or_default();
+        if let Some(cutoff) = self.cutoff {
+            self.past_cutoff |= line >= cutoff;
+            if line > cutoff {
+                // Sent ahead (no side effects) before the failure; the batch
+                // ended there.
+                return false;
+            }
+        }
         if reply.is_error()
             && let Err(e) = reply.clone().into_result()
         {
             qmp::cli::report("qmp-exec", &format!("stdin line {line}: {e}"));
-            self.fail(Status::Failed);
+            self.fail(Status::Failed, line);
+            self.past_cutoff = true;
         }
         let mut msg = reply.into_message();
         msg.shift_remove("id");
         if let Some(id) = id {
             msg.insert("id".into(), id);
         }
-        if let Err(e) = writeln!(self.out, "{}", Value::Object(msg)) {
-            self.error.get_or_insert(e);
-            self.stopped = true;
-        }
+        self.write_line(msg);
         !self.stopped
+    }
+
+    fn on_event(&mut self, event: Event) -> Option<Event> {
+        if self.with_events && !self.past_cutoff {
+            self.write_line(event.into_message());
+        }
+        None
     }
 }
 
 fn batch(args: &Args) -> RunResult {
-    let mut client = args.conn.connect(true, false)?;
+    let mut client = args.conn.connect(true, args.with_events)?;
     let (tx, rx) = mpsc::sync_channel(1024);
     std::thread::spawn(move || {
         for line in io::stdin().lock().lines() {
@@ -278,9 +343,13 @@ fn batch(args: &Args) -> RunResult {
         lines: rx,
         line_no: 0,
         pending: VecDeque::new(),
+        held: None,
         out: BufWriter::new(io::stdout().lock()),
         keep_going: args.keep_going,
+        with_events: args.with_events,
         stopped: false,
+        cutoff: None,
+        past_cutoff: false,
         status: Status::Ok,
         error: None,
     };

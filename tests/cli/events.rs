@@ -22,7 +22,7 @@ const SIZE: usize = 4 << 20;
 /// non-zero (a sparse image is never read), over blkdebug, which fails the
 /// first read with `errno` when one is given; node `dst`: an empty image of
 /// the same size; and a second monitor on DIR/mon2.sock (see [`mon2`]).
-fn daemon(errno: Option<i32>) -> Option<Qemu> {
+pub(crate) fn daemon(errno: Option<i32>) -> Option<Qemu> {
     Qemu::qsd_in(|dir| {
         let src = dir.join("src.img");
         let data: Vec<u8> = (0..SIZE).map(|i| (i % 251) as u8 + 1).collect();
@@ -58,7 +58,7 @@ fn daemon(errno: Option<i32>) -> Option<Qemu> {
 }
 
 /// The daemon's second monitor.
-fn mon2(q: &Qemu) -> PathBuf {
+pub(crate) fn mon2(q: &Qemu) -> PathBuf {
     q.path("mon2.sock")
 }
 
@@ -219,7 +219,10 @@ fn stops_then_resumes(errno: i32, policy: &str, io_status: &str) {
         ],
     )
     .status(1);
-    out.assert_err("qmp-exec: failure event BLOCK_JOB_ERROR");
+    out.assert_err(
+        "qmp-exec: failure event BLOCK_JOB_ERROR \
+         {\"device\":\"job0\",\"operation\":\"read\",\"action\":\"stop\"}",
+    );
     let line = out.stdout.strip_suffix('\n').expect("one line");
     let (_, _, name, data) = plain_event(line);
     assert_eq!(
@@ -391,7 +394,10 @@ fn exec_waits_for_ready_and_fails_on_an_error() {
     // the error event, and no READY.
     let Some(q) = daemon(Some(5)) else { return };
     let out = mirror(&q, "report", &args).status(1);
-    out.assert_err("qmp-exec: failure event BLOCK_JOB_ERROR");
+    out.assert_err(
+        "qmp-exec: failure event BLOCK_JOB_ERROR \
+         {\"device\":\"job0\",\"operation\":\"read\",\"action\":\"report\"}",
+    );
     let (_, _, name, data) = plain_event(out.stdout.strip_suffix('\n').unwrap());
     assert_eq!(
         (name, data),
@@ -407,7 +413,10 @@ fn exec_waits_for_ready_and_fails_on_an_error() {
     let mut json_args = vec!["--json"];
     json_args.extend(args);
     let out = mirror(&q, "report", &json_args).status(1);
-    out.assert_err("qmp-exec: failure event BLOCK_JOB_ERROR");
+    out.assert_err(
+        "qmp-exec: failure event BLOCK_JOB_ERROR \
+         {\"device\":\"job0\",\"operation\":\"read\",\"action\":\"report\"}",
+    );
     let lines = json_lines(&out);
     assert_eq!(lines.len(), 2, "{}", out.show());
     assert_eq!(lines[0], json!({}), "{}", out.show());
@@ -416,7 +425,7 @@ fn exec_waits_for_ready_and_fails_on_an_error() {
 
 /// `qmp-events -v` run in the background; its trace on stderr tells when
 /// QEMU starts sending it events.
-struct Listener {
+pub(crate) struct Listener {
     child: Child,
     start: Instant,
     stdout: JoinHandle<String>,
@@ -426,17 +435,17 @@ struct Listener {
 }
 
 /// How a [`Listener`] ended.
-struct Heard {
-    status: i32,
-    stdout: String,
+pub(crate) struct Heard {
+    pub status: i32,
+    pub stdout: String,
     /// stderr without the trace lines.
-    messages: Vec<String>,
-    elapsed: Duration,
+    pub messages: Vec<String>,
+    pub elapsed: Duration,
     shown: String,
 }
 
 impl Heard {
-    fn show(&self) -> String {
+    pub fn show(&self) -> String {
         format!(
             "\ncommand: {}\nstatus:  {}\nelapsed: {:?}\n--- stdout ---\n{}\n--- stderr (no \
              trace) ---\n{}\n",
@@ -450,7 +459,7 @@ impl Heard {
 }
 
 impl Listener {
-    fn start(sock: &Path, args: &[&str]) -> Listener {
+    pub fn start(sock: &Path, args: &[&str]) -> Listener {
         let mut cmd = Command::new(bin("qmp-events"));
         cmd.env_remove("QMP_SOCKET")
             .env_remove("QMP_TRACE")
@@ -490,7 +499,7 @@ impl Listener {
 
     /// Waits for the reply to qmp_capabilities: QEMU sends events only to
     /// clients past the negotiation, and to those every event from then on.
-    fn negotiated(&mut self) -> &mut Listener {
+    pub fn negotiated(&mut self) -> &mut Listener {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -511,7 +520,7 @@ impl Listener {
     }
 
     /// Waits for the end (kills it after 60 s).
-    fn finish(mut self) -> Heard {
+    pub fn finish(mut self) -> Heard {
         let status = wait_or_kill(&mut self.child, self.start)
             .code()
             .unwrap_or(-1);
@@ -598,7 +607,7 @@ fn qmp_events_on_a_second_monitor_sees_the_jobs_of_the_first() {
     out.assert_err("qmp-events: timed out after 1 s: 0 of 1 matching event arrived")
         .assert_stdout("");
     assert!(
-        out.elapsed >= Duration::from_secs(1) && out.elapsed < Duration::from_secs(3),
+        out.elapsed >= Duration::from_secs(1) && out.elapsed < Duration::from_secs(4),
         "{}",
         out.show()
     );
@@ -865,7 +874,9 @@ fn qmp_events_filters_counts_and_fails_on() {
         ],
     )
     .status(1);
-    out.assert_err("qmp-events: failure event BLOCK_JOB_ERROR");
+    out.assert_err(
+        "qmp-events: failure event BLOCK_JOB_ERROR {\"device\":\"job0\",\"action\":\"stop\"}",
+    );
     assert_eq!(
         names_and_data(&out),
         [
@@ -974,7 +985,7 @@ fn qmp_events_without_count_listens_until_the_timeout() {
         out.show()
     );
     assert!(
-        out.elapsed >= Duration::from_secs(1) && out.elapsed < Duration::from_secs(3),
+        out.elapsed >= Duration::from_secs(1) && out.elapsed < Duration::from_secs(4),
         "{}",
         out.show()
     );
@@ -1046,12 +1057,14 @@ fn usage_errors() {
         &["-m", "device=job0"][..],
         &["-n", "1"],
         &["--fail-on", "BLOCK_JOB_ERROR"],
+        &["--event-timeout", "5"],
     ] {
         let mut args = vec!["query-status"];
         args.extend(opts);
-        exec(nowhere, &args)
-            .status(2)
-            .assert_err("qmp-exec: -m/--match, -n/--count and --fail-on need -e/--event NAME");
+        exec(nowhere, &args).status(2).assert_err(
+            "qmp-exec: -m/--match, -n/--count, --fail-on and --event-timeout need \
+                 -e/--event NAME",
+        );
     }
     exec(nowhere, &["--batch", "-e", "E"]).status(2).assert_err(
         "qmp-exec: waiting for events (-e, -m, -n, --fail-on) does not go with --batch",
@@ -1068,24 +1081,32 @@ fn usage_errors() {
             tool(name, nowhere, &args).status(2)
         };
         // Exact: the value's own form, no word of the argument items'.
-        run(&["-m", "device"]).assert_err(&format!(
-            "{name}: invalid value 'device' for '--match <PATH=VALUE>': bad argument 'device': \
-             expected PATH=VALUE, e.g. device=job0; try '{name} --help'"
+        run(&["-m", "!device=x"]).assert_err(&format!(
+            "{name}: invalid value '!device=x' for '--match <COND>': bad argument '!device=x': \
+             '!' goes with a PATH alone (!PATH: the member is absent); try '{name} --help'"
         ));
         run(&["-m", "a..b=1"]).assert_err(&format!(
-            "{name}: invalid value 'a..b=1' for '--match <PATH=VALUE>': bad argument 'a..b=1': \
-             empty part in the path before '='; try '{name} --help'"
+            "{name}: invalid value 'a..b=1' for '--match <COND>': bad argument 'a..b=1': \
+             empty part in the path (expected PATH=VALUE, PATH or !PATH, e.g. device=job0); \
+             try '{name} --help'"
         ));
         run(&["--fail-on", "device=job0"]).assert_err(&format!(
-            "{name}: invalid value 'device=job0' for '--fail-on <NAME[,PATH=VALUE...]>': bad \
-             argument 'device=job0': expected NAME[,PATH=VALUE...], e.g. \
-             BLOCK_JOB_ERROR,device=job0; try '{name} --help'"
+            "{name}: invalid value 'device=job0' for '--fail-on <NAME[,COND...]>': bad \
+             argument 'device=job0': expected NAME[,PATH=VALUE|PATH|!PATH...], e.g. \
+             BLOCK_JOB_ERROR,device=job0 or BLOCK_JOB_COMPLETED,error; try '{name} --help'"
         ));
-        run(&["--fail-on", "BLOCK_JOB_ERROR,action"]).assert_err(&format!(
-            "{name}: invalid value 'BLOCK_JOB_ERROR,action' for '--fail-on \
-             <NAME[,PATH=VALUE...]>': bad argument 'action': expected PATH=VALUE, e.g. \
-             device=job0; try '{name} --help'"
+        run(&["--fail-on", "BLOCK_JOB_ERROR,,x"]).assert_err(&format!(
+            "{name}: invalid value 'BLOCK_JOB_ERROR,,x' for '--fail-on <NAME[,COND...]>': bad \
+             argument '': empty part in the path (expected PATH=VALUE, PATH or !PATH, e.g. \
+             device=job0); try '{name} --help'"
         ));
+        for t in ["-1", "x", "nan", ""] {
+            run(&[&format!("--event-timeout={t}")]).assert_err(&format!(
+                "{name}: invalid value '{t}' for '--event-timeout <SECS>': '{t}' is not a \
+                 positive number of seconds (e.g. 10, 0.5 or 1e4), nor 'none' (no limit); try \
+                 '{name} --help'"
+            ));
+        }
         run(&["-n", "x"]).assert_err(&format!(
             "{name}: invalid value 'x' for '--count <N>': invalid digit found in string; try \
              '{name} --help'"
@@ -1121,7 +1142,7 @@ fn exec_event_timeout_is_status_4_after_the_reply() {
             "{{\"status\":\"running\",\"running\":true}}\n{}",
             event_json("E", 1)
         ));
-    assert!(out.elapsed < Duration::from_secs(3), "{}", out.show());
+    assert!(out.elapsed < Duration::from_secs(4), "{}", out.show());
     f.finish();
 }
 
@@ -1148,7 +1169,7 @@ fn exec_error_reply_does_not_wait_for_events() {
     .status(1);
     out.assert_err("qmp-exec: GenericError: Cannot find device='nope'")
         .assert_stdout("");
-    assert!(out.elapsed < Duration::from_secs(3), "{}", out.show());
+    assert!(out.elapsed < Duration::from_secs(4), "{}", out.show());
     f.finish();
 }
 

@@ -180,13 +180,64 @@ fn items_reach_qemu_with_their_json_types() {
 }
 
 #[test]
-fn hmp_prints_text() {
-    let Some(q) = Qemu::system(&[]) else { return };
+fn hmp_prints_text_and_its_errors_fail() {
+    let Some(q) = Qemu::system(&["-M", "pc", "-S", "-accel", "tcg", "-smp", "2"]) else {
+        return;
+    };
+    let paused = "VM status: paused (prelaunch)\n";
+    // One quoted command line, or its words unquoted (as virsh takes them).
     exec(q.sock(), &["--hmp", "info status"])
         .ok()
-        .assert_stdout("VM status: running\n");
-    let j = exec(q.sock(), &["--json", "--hmp", "info status"]).ok();
-    assert_eq!(j.json(), json!("VM status: running\r\n"));
+        .assert_stdout(paused);
+    exec(q.sock(), &["--hmp", "info", "status"])
+        .ok()
+        .assert_stdout(paused);
+    let j = exec(q.sock(), &["--json", "--hmp", "info", "status"]).ok();
+    assert_eq!(j.json(), json!("VM status: paused (prelaunch)\r\n"));
+    // --cpu-index: HMP's current CPU is the one marked '*'.
+    let cpus = exec(q.sock(), &["--hmp", "info", "cpus", "--cpu-index", "1"]).ok();
+    assert!(cpus.stdout.contains("* CPU #1:"), "{}", cpus.show());
+    assert!(cpus.stdout.contains("  CPU #0:"), "{}", cpus.show());
+    // No output prints nothing (not an empty line); --json still shows "".
+    exec(q.sock(), &["--hmp", "cont"]).ok().assert_stdout("");
+    exec(q.sock(), &["--json", "--hmp", "stop"])
+        .ok()
+        .assert_stdout("\"\"\n");
+    // HMP's errors: stderr, one line, status 1, nothing on stdout.
+    let errors: &[(&[&str], &str)] = &[
+        (&["foo", "bar"], "qmp-exec: HMP: unknown command: 'foo'"),
+        (
+            &["info nosuch"],
+            "qmp-exec: HMP: unknown command: 'info nosuch'",
+        ),
+        (
+            &["device_del", "nosuch"],
+            "qmp-exec: HMP: Error: Device 'nosuch' not found",
+        ),
+        (
+            &["cpu", "x"],
+            "qmp-exec: HMP: invalid char 'x' in expression; Try \"help cpu\" for more information",
+        ),
+    ];
+    for (words, want) in errors {
+        let mut args = vec!["--hmp"];
+        args.extend(*words);
+        exec(q.sock(), &args)
+            .status(1)
+            .assert_err(want)
+            .assert_stdout("");
+    }
+    exec(q.sock(), &["--hmp", "info", "cpus", "--cpu-index", "7"])
+        .status(1)
+        .assert_err("qmp-exec: GenericError: Parameter 'cpu-index' expects a CPU number");
+    // qemu-storage-daemon has no HMP: say so.
+    let Some(d) = Qemu::qsd(&[]) else { return };
+    exec(d.sock(), &["--hmp", "info", "status"])
+        .status(1)
+        .assert_err(
+            "qmp-exec: this server has no human monitor: HMP needs qemu-system-* \
+             (qemu-storage-daemon has none)",
+        );
 }
 
 fn qom_get_lines(n: usize) -> String {
@@ -258,17 +309,51 @@ fn batch_stops_at_first_error_unless_keep_going() {
 }
 
 #[test]
-fn busy_monitor_times_out_with_a_hint() {
-    let Some(q) = Qemu::qsd(&[]) else { return };
+fn a_busy_monitor_reads_the_same_until_it_frees() {
+    let Some(q) = Qemu::system(&[]) else { return };
     let addr = qmp::Address::Unix(q.sock.clone());
-    let _held = qmp::Client::connect(&addr, &qmp::Options::default()).unwrap();
-    let out = exec(q.sock(), &["--timeout", "1", "query-version"]).status(4);
-    out.assert_err(&format!(
-        "qmp-exec: connected to {}, but no greeting within 1 s: another client is probably \
-         connected to this monitor (QEMU serves one client per socket)",
+    let busy = format!(
+        "qmp-exec: {} is busy: no greeting within 1 s: another client is probably connected \
+         (QEMU serves one client per monitor socket; give QEMU a second -qmp socket for a second \
+         client), or this is not a QMP monitor (a guest agent sends no greeting)",
         q.sock().display()
-    ));
-    assert!(out.elapsed < Duration::from_secs(3), "{}", out.show());
+    );
+    let held = qmp::Client::connect(&addr, &qmp::Options::default()).unwrap();
+    // Queued behind the client that holds the monitor: no greeting.
+    let out = exec(q.sock(), &["--timeout", "1", "query-version"]).status(3);
+    out.assert_err(&busy);
+    assert!(out.elapsed >= Duration::from_secs(1), "{}", out.show());
+    assert!(out.elapsed < Duration::from_secs(4), "{}", out.show());
+    // Abandoned connections fill QEMU's backlog: connect itself is refused
+    // (EAGAIN). The same status and the same words, after the same wait.
+    let mut abandoned = Vec::new();
+    loop {
+        let s = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None).unwrap();
+        s.set_nonblocking(true).unwrap();
+        match s.connect(&socket2::SockAddr::unix(q.sock()).unwrap()) {
+            Ok(()) => abandoned.push(s),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("connect: {e}"),
+        }
+        assert!(abandoned.len() < 64, "the backlog never filled");
+    }
+    for wait in [&[][..], &["--wait"]] {
+        let mut args = vec!["--timeout", "1", "query-version"];
+        args.extend(wait);
+        let out = exec(q.sock(), &args).status(3);
+        out.assert_err(&busy);
+        assert!(out.elapsed >= Duration::from_secs(1), "{}", out.show());
+        assert!(out.elapsed < Duration::from_secs(4), "{}", out.show());
+    }
+    // --wait rides it out: once the holder and the abandoned connections
+    // go, the command runs.
+    let waiting = exec(q.sock(), &["--wait", "--timeout", "30", "query-status"]).spawn();
+    std::thread::sleep(Duration::from_millis(1500));
+    drop(abandoned);
+    drop(held);
+    let out = waiting.wait();
+    out.assert_status(0);
+    assert!(out.stdout.contains("\"running\""), "{}", out.show());
 }
 
 #[test]
@@ -356,11 +441,15 @@ fn usage_errors_are_status_2_with_one_line() {
         ),
         (
             &["-s", "/x", "query-status", "novalue"],
-            "qmp-exec: invalid value 'novalue' for '[ITEM]...': bad argument 'novalue': missing '='",
+            "qmp-exec: bad argument 'novalue': missing '='",
         ),
         (
-            &["-s", "/x", "--timeout", "0", "query-status"],
-            "qmp-exec: invalid value '0' for '--timeout <SECS>'",
+            &["-s", "/x", "--timeout=-1", "query-status"],
+            "qmp-exec: invalid value '-1' for '--timeout <SECS>'",
+        ),
+        (
+            &["-s", "/x", "--timeout", "forever", "query-status"],
+            "qmp-exec: invalid value 'forever' for '--timeout <SECS>'",
         ),
         (
             &["-s", "/x"],
@@ -371,8 +460,16 @@ fn usage_errors_are_status_2_with_one_line() {
             "qmp-exec: unexpected argument '--bogus' found",
         ),
         (
-            &["-s", "/x", "--hmp", "info", "query-status"],
-            "qmp-exec: the argument '--hmp <COMMAND-LINE>' cannot be used with '[COMMAND]'",
+            &["-s", "/x", "--hmp", "--batch"],
+            "qmp-exec: the argument '--hmp' cannot be used with '--batch'",
+        ),
+        (
+            &["-s", "/x", "--cpu-index", "1", "query-status"],
+            "qmp-exec: the following required arguments were not provided: --hmp",
+        ),
+        (
+            &["-s", "/x", "query-status", "x"],
+            "qmp-exec: bad argument 'x': ",
         ),
     ];
     for (args, want) in cases.iter() {

@@ -24,6 +24,8 @@ pub enum Step {
     Sleep(Duration),
     /// Read and discard until the client closes.
     Drain,
+    /// Assert that the client sends nothing for this long.
+    Silence(Duration),
     /// Send the prefix, then `fill` bytes over and over, `total` bytes in
     /// all, stopping quietly when the client hangs up.
     Flood(Vec<u8>, u8, usize),
@@ -168,6 +170,28 @@ fn play(stream: UnixStream, script: Vec<Step>) -> Result<(), String> {
                 while ok && sent < total {
                     ok = out.write_all(&chunk).is_ok();
                     sent += chunk.len();
+                }
+            }
+            Silence(d) => {
+                // Raw reads are safe here: the request reader holds no
+                // bytes between requests (ours end with '}', nothing after).
+                let mut s = stream.try_clone().unwrap();
+                s.set_read_timeout(Some(d)).unwrap();
+                let mut byte = [0u8; 1];
+                let got = s.read(&mut byte);
+                s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                match got {
+                    Ok(0) => {}
+                    Ok(_) => {
+                        let mut rest = vec![0u8; 4096];
+                        let n = s.read(&mut rest).unwrap_or(0);
+                        rest.truncate(n);
+                        rest.insert(0, byte[0]);
+                        let text = String::from_utf8_lossy(&rest);
+                        return Err(err(&format!("expected silence, got {text}")));
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(err(&e)),
                 }
             }
             Drain => {

@@ -10,15 +10,16 @@ use crate::util::exec;
 const MS: fn(u64) -> Duration = Duration::from_millis;
 
 #[test]
-fn no_greeting_is_a_timeout_naming_the_busy_monitor() {
+fn no_greeting_is_a_busy_monitor_or_a_guest_agent() {
     let f = Fake::raw(vec![Drain]);
-    let out = exec(f.path(), &["--timeout", "0.5", "query-status"]).status(4);
+    let out = exec(f.path(), &["--timeout", "0.5", "query-status"]).status(3);
     out.assert_err(&format!(
-        "qmp-exec: connected to {}, but no greeting within 0.5 s: another client is probably \
-         connected to this monitor (QEMU serves one client per socket)",
+        "qmp-exec: {} is busy: no greeting within 0.5 s: another client is probably \
+         connected (QEMU serves one client per monitor socket; give QEMU a second -qmp socket \
+         for a second client), or this is not a QMP monitor (a guest agent sends no greeting)",
         f.path().display()
     ));
-    assert!(out.elapsed < Duration::from_millis(1500), "{}", out.show());
+    assert!(out.elapsed < MS(3000), "{}", out.show());
     f.finish();
 }
 
@@ -111,8 +112,10 @@ fn message_past_the_cap() {
 fn slow_and_dripping_replies_hit_the_deadline() {
     let f = Fake::new(vec![expect("query-status"), Drain]);
     let out = exec(f.path(), &["--timeout", "0.5", "query-status"]).status(4);
-    out.assert_err("qmp-exec: no reply to 'query-status' within 0.5 s");
-    assert!(out.elapsed < MS(1500), "{}", out.show());
+    out.assert_err(
+        "qmp-exec: no reply to 'query-status' within 0.5 s (QEMU may still complete the command)",
+    );
+    assert!(out.elapsed < MS(3000), "{}", out.show());
     // One byte every 100 ms keeps the socket busy but cannot stretch a deadline.
     let f = Fake::new(vec![
         expect("query-status"),
@@ -122,8 +125,10 @@ fn slow_and_dripping_replies_hit_the_deadline() {
         ),
     ]);
     let out = exec(f.path(), &["--timeout", "1", "query-status"]).status(4);
-    out.assert_err("qmp-exec: no reply to 'query-status' within 1 s");
-    assert!(out.elapsed < MS(2000), "{}", out.show());
+    out.assert_err(
+        "qmp-exec: no reply to 'query-status' within 1 s (QEMU may still complete the command)",
+    );
+    assert!(out.elapsed < MS(4000), "{}", out.show());
     // A greeting dripped the same way.
     let f = Fake::raw(vec![Drip(greeting(), MS(100))]);
     let out = exec(f.path(), &["--timeout", "1", "query-status"]).status(4);
@@ -131,7 +136,7 @@ fn slow_and_dripping_replies_hit_the_deadline() {
         "qmp-exec: connected to",
         "but the greeting did not arrive in full within 1 s",
     );
-    assert!(out.elapsed < MS(2000), "{}", out.show());
+    assert!(out.elapsed < MS(4000), "{}", out.show());
 }
 
 #[test]
@@ -143,7 +148,7 @@ fn a_server_that_stops_reading() {
         .stdin(big)
         .status(4);
     out.assert_err("qmp-exec: could not send 'echo' within 1 s: the server is not reading");
-    assert!(out.elapsed < MS(2000), "{}", out.show());
+    assert!(out.elapsed < MS(4000), "{}", out.show());
 }
 
 #[test]

@@ -10,4 +10,5 @@ mod matrix;
 mod qemu;
 mod qom;
 mod robust;
+mod statuses;
 mod util;

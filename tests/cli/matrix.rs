@@ -1,7 +1,7 @@
 //! The fault matrix: hostile or broken servers against every binary that
 //! connects. For each scenario and each tool: the expected exit status,
 //! exactly one line on stderr starting with the tool's name (or none on
-//! success), no panic, an end within the timeout plus one second, and peak
+//! success), no panic, an end within the timeout plus three seconds, and peak
 //! memory under a stated bound.
 
 use std::time::Duration;
@@ -80,9 +80,9 @@ const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "no greeting",
         script: || vec![Drain],
-        status: 4,
-        events_status: 4,
-        says: "no greeting within 1 s",
+        status: 3,
+        events_status: 3,
+        says: "is busy: no greeting within 1 s",
     },
     Scenario {
         name: "close before the greeting",
@@ -289,11 +289,12 @@ const SCENARIOS: &[Scenario] = &[
         says: "expected a reply or an event",
     },
     Scenario {
-        name: "a second greeting",
+        // The client negotiates again; this server then never answers.
+        name: "a second greeting, then silence",
         script: || greet_then(vec![Raw(greeting()), Drain]),
-        status: 3,
-        events_status: 3,
-        says: "expected a reply or an event",
+        status: 4,
+        events_status: 0,
+        says: "no reply to",
     },
     Scenario {
         name: "garbage after the reply",
@@ -370,9 +371,11 @@ fn run(scenario: &Scenario, name: &str, args: &[&str]) -> Result<u64, String> {
             problems.push(format!("stderr should say {:?}", scenario.says));
         }
     }
-    if out.elapsed > Duration::from_secs(secs + 1) {
+    // A wide margin: two suites at once on two cores still pass, and an
+    // end past timeout+3 s still shows a deadline that did not hold.
+    if out.elapsed > Duration::from_secs(secs + 3) {
         problems.push(format!(
-            "took {:?}, more than the timeout plus 1 s",
+            "took {:?}, more than the timeout plus 3 s",
             out.elapsed
         ));
     }

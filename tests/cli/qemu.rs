@@ -43,14 +43,25 @@ impl Qemu {
 
     /// qemu-system-x86_64 -M none (or `machine`) with a QMP socket.
     pub fn system(extra: &[&str]) -> Option<Qemu> {
+        Qemu::system_in(|_| extra.iter().map(|a| a.to_string()).collect())
+    }
+
+    /// qemu-system-x86_64 like [`Qemu::system`], whose extra arguments
+    /// `extra` makes from the temporary directory before QEMU starts (to put
+    /// more monitor sockets there); `None` if QEMU is absent.
+    pub fn system_in(extra: impl FnOnce(&Path) -> Vec<String>) -> Option<Qemu> {
+        if !available(SYSTEM) {
+            return None;
+        }
         let dir = tempfile::tempdir().unwrap();
         let sock = dir.path().join("qmp.sock");
         let qmp = format!("unix:{},server=on,wait=off", sock.display());
+        let extra = extra(dir.path());
         let mut args = vec!["-nodefaults", "-display", "none", "-qmp", &qmp];
-        if !extra.contains(&"-M") {
+        if !extra.iter().any(|a| a == "-M") {
             args.extend_from_slice(&["-M", "none"]);
         }
-        args.extend_from_slice(extra);
+        args.extend(extra.iter().map(String::as_str));
         Qemu::start(SYSTEM, &args, dir, sock)
     }
 

@@ -233,8 +233,19 @@ fn json_objects(node: &Value, out: &mut Vec<String>, props: &mut usize) {
 fn qom_tree_q35() {
     let Some(q) = Qemu::q35() else { return };
     let s = q.sock();
-    // QEMU's own tree has unreadable properties: printed, and status 1.
-    let tree = tool("qom-tree", s, &[]).status(1);
+    // QEMU's own tree has unreadable properties: printed and counted, and
+    // the walk is complete: status 0, as QEMU's tool; --strict fails.
+    let tree = tool("qom-tree", s, &[]).ok();
+    assert!(
+        tree.stderr.starts_with("qom-tree: ")
+            && tree
+                .stderr
+                .ends_with(" properties could not be read (shown as <EXCEPTION: ...>)\n"),
+        "{}",
+        tree.show()
+    );
+    let strict = tool("qom-tree", s, &["--strict"]).status(1);
+    assert_eq!(strict.stderr, tree.stderr);
     let objs = objects(&tree.stdout);
     assert_eq!(objs[0], "/");
     assert_depth_first(&objs);
@@ -261,7 +272,7 @@ fn qom_tree_q35() {
     let blank = tree.stdout.lines().filter(|l| l.is_empty()).count();
     assert_eq!(blank, objs.len());
     // JSON: the same objects in the same order, the same properties.
-    let j = tool("qom-tree", s, &["--json"]).status(1);
+    let j = tool("qom-tree", s, &["--json"]).ok();
     assert_eq!(j.stdout.lines().count(), 1);
     let (mut paths, mut nprops) = (Vec::new(), 0);
     json_objects(&j.json(), &mut paths, &mut nprops);
@@ -271,18 +282,43 @@ fn qom_tree_q35() {
         tree.stdout.lines().filter(|l| l.starts_with("  ")).count()
     );
     // A subtree, a partial path, and --depth.
-    let sub = tool("qom-tree", s, &["/machine/peripheral"]).status(1);
+    let sub = tool("qom-tree", s, &["/machine/peripheral"]).ok();
     let sub_objs = objects(&sub.stdout);
     assert_depth_first(&sub_objs);
     assert!(sub_objs.contains(&"/machine/peripheral/vblk0/virtio-backend"));
     let d0 = tool("qom-tree", s, &["--depth", "0", "/machine/peripheral"]).ok();
     assert_eq!(objects(&d0.stdout), ["/machine/peripheral"]);
-    let d1 = tool("qom-tree", s, &["--depth", "1", "/machine/peripheral"]).status(1);
+    let d1 = tool("qom-tree", s, &["--depth", "1", "/machine/peripheral"]).ok();
     let mut d1_objs = objects(&d1.stdout);
     d1_objs.sort();
     let peripherals =
         ["rp0", "tab0", "usb0", "vblk0", "vnet0"].map(|d| format!("/machine/peripheral/{d}"));
     assert_eq!(d1_objs[1..], peripherals);
+    // --json --depth: an object whose children were left out says so; one
+    // without children, or whose children were walked, does not.
+    let j1 = tool(
+        "qom-tree",
+        s,
+        &["--json", "--depth", "1", "/machine/peripheral"],
+    )
+    .ok();
+    let top = j1.json();
+    assert!(top.get("truncated").is_none(), "{}", j1.show());
+    let kids = top["children"].as_array().unwrap();
+    let vblk = kids
+        .iter()
+        .find(|c| c["path"] == "/machine/peripheral/vblk0")
+        .unwrap();
+    assert_eq!(vblk["truncated"], json!(true), "vblk0 has virtio-backend");
+    assert_eq!(vblk["children"], json!([]));
+    let tab = kids
+        .iter()
+        .find(|c| c["path"] == "/machine/peripheral/tab0")
+        .unwrap();
+    assert!(
+        tab.get("truncated").is_none(),
+        "usb-tablet has no children: {tab}"
+    );
     tool("qom-tree", s, &["/nope"])
         .status(1)
         .assert_err("qom-tree: /nope: DeviceNotFound: Device '/nope' not found")
@@ -313,7 +349,7 @@ fn qom_tree_uses_qom_list_get_when_the_server_has_it() {
             {"properties": [{"name": "s", "type": "str", "value": "é\u{1}"}]},
         ])),
     ]);
-    tool("qom-tree", f.path(), &[]).status(1).assert_stdout(
+    tool("qom-tree", f.path(), &[]).ok().assert_stdout(
         "/\n  type: container (string)\n  secret: <EXCEPTION: property could not be read> (str)\n  l: /objects/a (link<x>)\n\n\
          /objects\n  f: 0.5 (double)\n  d: {'k': [1, \"x'y\", None, True]} (struct)\n\n\
          /objects/a\n  n: 18446744073709551615 (uint64)\n\n\
@@ -321,8 +357,59 @@ fn qom_tree_uses_qom_list_get_when_the_server_has_it() {
     );
     f.finish();
     // Without qom-list-get: falls back to qom-list and qom-get.
-    let f = Fake::new(vec![
-        Expect("qom-list-get", paths(&["/x"])),
+    let f = Fake::new(fallback_walk_of_x(ret(json!([]))));
+    tool("qom-tree", f.path(), &["/x"])
+        .ok()
+        .assert_stdout("/x\n  type: container (string)\n\n/x/c\n\n");
+    f.finish();
+}
+
+#[test]
+fn qom_tree_status_is_for_the_walk_and_depth_cuts_are_marked() {
+    let paths = |p: &[&str]| Some(json!({"paths": p}));
+    // qom-list-get: an unreadable property fails only with --strict; the
+    // cut child shows as "truncated".
+    for (strict, status) in [(false, 0), (true, 1)] {
+        let f = Fake::new(vec![
+            Expect("qom-list-get", paths(&["/"])),
+            ret(json!([{"properties": [
+                {"name": "type", "type": "string", "value": "container"},
+                {"name": "objects", "type": "child<container>"},
+                {"name": "bad", "type": "str"},
+            ]}])),
+        ]);
+        let mut args = vec!["--json", "--depth", "0"];
+        if strict {
+            args.push("--strict");
+        }
+        tool("qom-tree", f.path(), &args)
+            .status(status)
+            .assert_err("qom-tree: 1 property could not be read (shown as <EXCEPTION: ...>)")
+            .assert_stdout(
+                "{\"path\":\"/\",\"properties\":[{\"name\":\"type\",\"type\":\"string\",\
+                 \"value\":\"container\"},{\"name\":\"bad\",\"type\":\"str\",\"error\":\
+                 \"property could not be read\"}],\"truncated\":true,\"children\":[]}\n",
+            );
+        f.finish();
+    }
+    // An object that vanishes during the walk: status 1, with or without
+    // --strict, and the walk goes on around it.
+    let f = Fake::new(fallback_walk_of_x(Reply(
+        json!({"error": {"class": "DeviceNotFound", "desc": "Device '/x/c' not found"}}),
+    )));
+    tool("qom-tree", f.path(), &["/x"])
+        .status(1)
+        .assert_err("qom-tree: /x/c: DeviceNotFound: Device '/x/c' not found")
+        .assert_stdout("/x\n  type: container (string)\n\n/x/c\n\n");
+    f.finish();
+}
+
+/// A server without qom-list-get, walked from /x: qom-list of /x (a type and
+/// a child c), then the qom-get and the qom-list of /x/c pipelined; `last`
+/// answers the qom-list of /x/c.
+fn fallback_walk_of_x(last: Step) -> Vec<Step> {
+    vec![
+        Expect("qom-list-get", Some(json!({"paths": ["/x"]}))),
         Reply(
             json!({"error": {"class": "CommandNotFound", "desc": "The command qom-list-get has not been found"}}),
         ),
@@ -331,10 +418,6 @@ fn qom_tree_uses_qom_list_get_when_the_server_has_it() {
         Expect("qom-get", Some(json!({"path": "/x", "property": "type"}))),
         Expect("qom-list", Some(json!({"path": "/x/c"}))),
         ret(json!("container")),
-        ret(json!([])),
-    ]);
-    tool("qom-tree", f.path(), &["/x"])
-        .ok()
-        .assert_stdout("/x\n  type: container (string)\n\n/x/c\n\n");
-    f.finish();
+        last,
+    ]
 }
