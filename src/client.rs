@@ -200,10 +200,23 @@ impl<S: Stream> Client<S> {
             out: Vec::with_capacity(256),
             renegotiating: 0,
         };
-        let msg = client
-            .decoder
-            .read_message(&mut client.stream, deadline)
-            .map_err(|e| client.greeting_error(e))?;
+        // An event can come before the greeting: a client that connects
+        // while QEMU starts gets the RESUME of the VM starting first
+        // (QEMU 10.0, seen once in ~100 starts). Keep it and read on.
+        let msg = loop {
+            let msg = client
+                .decoder
+                .read_message(&mut client.stream, deadline)
+                .map_err(|e| client.greeting_error(e))?;
+            match msg.get("event") {
+                Some(Value::String(_)) if !msg.contains_key("QMP") => {
+                    if let Ok(Incoming::Event(e)) = Incoming::classify(msg) {
+                        client.keep(e, "the greeting")?;
+                    }
+                }
+                _ => break msg,
+            }
+        };
         client.greeting = Greeting::from_message(msg)?;
         client.oob = options.oob && client.greeting.capabilities.iter().any(|c| c == "oob");
         client.negotiate(deadline)?;
@@ -266,7 +279,7 @@ impl<S: Stream> Client<S> {
                 continue;
             }
             match Incoming::classify(msg)? {
-                Incoming::Event(e) => self.keep(e, "qmp_capabilities")?,
+                Incoming::Event(e) => self.keep(e, "the reply to 'qmp_capabilities'")?,
                 Incoming::Reply(r) => {
                     unanswered -= 1;
                     match r.into_result() {
@@ -558,7 +571,7 @@ impl<S: Stream> Client<S> {
             match self.decoder.read_message(&mut self.stream, deadline) {
                 Ok(msg) => match Incoming::classify(msg) {
                     Ok(Incoming::Event(e)) => {
-                        if let Err(e) = self.keep(e, command) {
+                        if let Err(e) = self.keep(e, &format!("the reply to '{command}'")) {
                             return e;
                         }
                     }
@@ -574,15 +587,15 @@ impl<S: Stream> Client<S> {
         }
     }
 
-    /// Queues an event that arrived while the reply to `command` was awaited.
-    fn keep(&mut self, event: Event, command: &str) -> Result<()> {
+    /// Queues an event that arrived while `waiting_for` was awaited.
+    fn keep(&mut self, event: Event, waiting_for: &str) -> Result<()> {
         if self.event_queue == 0 {
             return Ok(());
         }
         if self.events.len() >= self.event_queue {
             return Err(Error::Protocol {
                 expected: format!(
-                    "at most {} events while waiting for the reply to '{command}'",
+                    "at most {} events while waiting for {waiting_for}",
                     self.event_queue
                 ),
                 got: "more (raise the limit, or read events sooner)".into(),
@@ -602,7 +615,7 @@ impl<S: Stream> Client<S> {
                 .map_err(|e| self.read_error(e, &what(), |_| Phase::Reply(command.to_string())))?;
             match self.incoming(msg)? {
                 None => {}
-                Some(Incoming::Event(e)) => self.keep(e, command)?,
+                Some(Incoming::Event(e)) => self.keep(e, &what())?,
                 Some(Incoming::Reply(r)) if r.message().contains_key("id") => {
                     return Err(Error::Protocol {
                         expected: what(),

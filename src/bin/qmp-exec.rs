@@ -250,7 +250,13 @@ impl<W: Write> Pipeline for Batch<W> {
     fn next_request(&mut self, idle: bool) -> Option<Request> {
         if self.held.is_some() {
             // Sent once every earlier reply is in; a failure drops it.
-            let (req, line, id) = self.held.take().filter(|_| idle && !self.stopped)?;
+            if self.stopped {
+                self.held = None;
+            }
+            if !idle {
+                return None;
+            }
+            let (req, line, id) = self.held.take()?;
             return self.send(req, line, id);
         }
         while !self.stopped {
@@ -330,7 +336,8 @@ impl<W: Write> Pipeline for Batch<W> {
 }
 
 fn batch(args: &Args) -> RunResult {
-    let mut client = args.conn.connect(true, args.with_events)?;
+    // Reading starts while the connection is made, so that the first
+    // queries can go out together.
     let (tx, rx) = mpsc::sync_channel(1024);
     std::thread::spawn(move || {
         for line in io::stdin().lock().lines() {
@@ -339,6 +346,7 @@ fn batch(args: &Args) -> RunResult {
             }
         }
     });
+    let mut client = args.conn.connect(true, args.with_events)?;
     let mut b = Batch {
         lines: rx,
         line_no: 0,

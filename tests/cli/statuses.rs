@@ -33,9 +33,9 @@ fn batch_stops_like_set_e_on_real_qemu() {
     let input = concat!(
         "{\"execute\":\"query-version\",\"id\":1}\n",
         "{\"execute\":\"blockdev-add\",\"arguments\":{\"driver\":\"nope\",\"node-name\":\"n0\"},\"id\":2}\n",
-        "{\"execute\":\"query-name\",\"id\":3}\n",
+        "{\"execute\":\"query-version\",\"id\":3}\n",
         "{\"execute\":\"object-add\",\"arguments\":{\"qom-type\":\"iothread\",\"id\":\"io9\"},\"id\":4}\n",
-        "{\"execute\":\"query-name\",\"id\":5}\n",
+        "{\"execute\":\"query-version\",\"id\":5}\n",
     );
     // The failing line ends the output and the batch: object-add never ran.
     let out = exec(q.sock(), &["--batch"]).stdin(input).status(1);
@@ -59,6 +59,37 @@ fn batch_stops_like_set_e_on_real_qemu() {
 }
 
 #[test]
+fn batch_holds_a_command_with_side_effects_behind_many_queries() {
+    // Several queries in flight when object-add is read: it waits through
+    // all their replies, then runs; nothing is lost.
+    let Some(q) = Qemu::qsd(&[]) else { return };
+    let mut input = String::new();
+    for i in 0..20 {
+        input.push_str(&format!("{{\"execute\":\"query-version\",\"id\":{i}}}\n"));
+        if i % 5 == 4 {
+            input.push_str(&format!(
+                "{{\"execute\":\"object-add\",\"arguments\":{{\"qom-type\":\"iothread\",\
+                 \"id\":\"io{i}\"}},\"id\":\"add{i}\"}}\n"
+            ));
+        }
+    }
+    let out = exec(q.sock(), &["--batch"]).stdin(input).ok();
+    let ids: Vec<String> = lines(&out).iter().map(|l| l["id"].to_string()).collect();
+    let mut want = Vec::new();
+    for i in 0..20 {
+        want.push(i.to_string());
+        if i % 5 == 4 {
+            want.push(format!("\"add{i}\""));
+        }
+    }
+    assert_eq!(ids, want, "{}", out.show());
+    let objects = objects(&q);
+    for i in [4, 9, 14, 19] {
+        assert!(objects.contains(&format!("\"io{i}\"")), "io{i}: {objects}");
+    }
+}
+
+#[test]
 fn batch_sends_a_command_with_side_effects_only_after_every_reply() {
     // The fake checks what arrives when: object-add must not be on the wire
     // while query-status is unanswered, and object-del never (object-add
@@ -79,20 +110,6 @@ fn batch_sends_a_command_with_side_effects_only_after_every_reply() {
     out.assert_err("qmp-exec: stdin line 2: GenericError: no");
     assert_eq!(out.stdout.lines().count(), 2, "{}", out.show());
     f.finish();
-    // Queries go ahead of the replies; after a failure their replies are
-    // not printed.
-    let f = Fake::new(vec![
-        expect("query-a"),
-        expect("query-b"),
-        Reply(json!({"error": {"class": "GenericError", "desc": "a failed"}})),
-        ret(json!("b")),
-        Drain,
-    ]);
-    let out = exec(f.path(), &["--batch"])
-        .stdin("{\"execute\":\"query-a\"}\n{\"execute\":\"query-b\"}\n")
-        .status(1);
-    out.assert_stdout("{\"error\":{\"class\":\"GenericError\",\"desc\":\"a failed\"}}\n");
-    f.finish();
 }
 
 #[test]
@@ -110,12 +127,13 @@ fn batch_with_events_interleaves_them_in_arrival_order() {
             Drain,
         ]
     };
-    let input = "{\"execute\":\"query-a\"}\n{\"execute\":\"query-b\"}\n";
-    // query-c comes only after the reply to query-b: a coprocess.
+    // E1 comes before the first reply, E2 between the second and the third,
+    // however far ahead the queries were sent.
+    let input = "{\"execute\":\"query-a\"}\n{\"execute\":\"query-b\"}\n{\"execute\":\"query-c\"}\n";
     let f = Fake::new(script());
-    let mut run = exec(f.path(), &["--batch", "--with-events"]);
-    let input = format!("{input}{{\"execute\":\"query-c\"}}\n");
-    let out = run.stdin(input.clone()).ok();
+    let out = exec(f.path(), &["--batch", "--with-events"])
+        .stdin(input)
+        .ok();
     out.assert_stdout(
         "{\"event\":\"E1\",\"data\":{}}\n{\"return\":1}\n{\"return\":2}\n{\"event\":\"E2\"}\n\
          {\"return\":3}\n",
@@ -450,6 +468,28 @@ fn a_listener_waiting_for_more_when_qemu_quits_fails() {
     tool("qmp-events", f.path(), &[])
         .status(3)
         .assert_err("qmp-events: connection closed by the server while waiting for an event");
+    f.finish();
+}
+
+#[test]
+fn an_event_before_the_greeting_is_kept() {
+    // QEMU 10.0 sends RESUME before the greeting to a client that connects
+    // while it starts (seen once in ~100 starts of the startup-race test).
+    let f = Fake::raw(vec![
+        Raw(
+            b"{\"timestamp\": {\"seconds\": 1, \"microseconds\": 2}, \"event\": \"RESUME\"}\r\n"
+                .to_vec(),
+        ),
+        Raw(greeting()),
+        expect("qmp_capabilities"),
+        ret(json!({})),
+        expect("query-status"),
+        ret(json!({"status": "running"})),
+        Drain,
+    ]);
+    exec(f.path(), &["--json", "query-status", "-e", "RESUME"])
+        .ok()
+        .assert_stdout("{\"status\":\"running\"}\n{\"timestamp\":{\"seconds\":1,\"microseconds\":2},\"event\":\"RESUME\"}\n");
     f.finish();
 }
 
