@@ -23,7 +23,7 @@ _qom__set() {
 
     case "${cmd}" in
         qom__set)
-            opts="-s -v -h -V --socket --timeout --wait --max-message --verbose --string --help --version"
+            opts="-s -v -h -V --socket --timeout --wait --max-message --verbose --json --string --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -14,13 +14,18 @@ use crate::error::Error;
 /// |---|---|
 /// | a path | `/run/vm1.qmp`, `./qmp.sock`, `qmp.sock` |
 /// | `unix:PATH` | `unix:/run/vm1.qmp`, `unix:odd:name` |
+/// | `unix:@NAME` | `unix:@vm1-qmp` (an abstract socket, QEMU's `abstract=on`) |
 /// | `HOST:PORT` | `localhost:4444`, `127.0.0.1:4444` |
 /// | `tcp:HOST:PORT` | `tcp:localhost:4444` |
 /// | `[IPV6]:PORT` | `[::1]:4444`, `tcp:[::1]:4444` |
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Address {
-    /// A Unix domain socket.
+    /// A Unix domain socket. Any length: a path longer than a socket
+    /// address holds (107 bytes) is reached through its directory.
     Unix(PathBuf),
+    /// A Unix socket in Linux's abstract namespace (QEMU's `abstract=on`),
+    /// by its name without the leading NUL.
+    Abstract(String),
     /// A TCP endpoint; `host` is a name or an IP address without brackets.
     Tcp {
         /// Host name or IP address.
@@ -36,6 +41,7 @@ impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (bare, prefix) = match self {
             Address::Unix(p) => (p.display().to_string(), "unix:"),
+            Address::Abstract(name) => return write!(f, "unix:@{name}"),
             Address::Tcp { host, port } if host.contains(':') => {
                 (format!("[{host}]:{port}"), "tcp:")
             }
@@ -123,6 +129,12 @@ impl FromStr for Address {
             return Err(bad(s, "empty address"));
         }
         if let Some(path) = s.strip_prefix("unix:") {
+            if let Some(name) = path.strip_prefix('@') {
+                if name.is_empty() {
+                    return Err(bad(s, "empty name after 'unix:@'"));
+                }
+                return Ok(Address::Abstract(name.to_string()));
+            }
             if path.is_empty() {
                 return Err(bad(s, "empty path after 'unix:'"));
             }
@@ -160,6 +172,11 @@ mod tests {
             ("qmp.sock", unix("qmp.sock")),
             ("unix:/run/vm1.qmp", unix("/run/vm1.qmp")),
             ("unix:odd:name", unix("odd:name")),
+            ("unix:@vm1", Some(Address::Abstract("vm1".into()))),
+            ("unix:@a:b/c", Some(Address::Abstract("a:b/c".into()))),
+            ("@vm1", unix("@vm1")),
+            ("./@a:b", unix("./@a:b")),
+            ("unix:@", None),
             ("./a:b", unix("./a:b")),
             ("/tmp/x:4444", unix("/tmp/x:4444")),
             ("dir/ü.sock", unix("dir/ü.sock")),
@@ -209,6 +226,9 @@ mod tests {
             "unix:odd:name",
             "tcp:tcp:4",
             "unix:tcp:x",
+            "unix:@vm1",
+            "@vm1",
+            "./@a:b",
         ] {
             let a: Address = s.parse().unwrap();
             assert_eq!(a.to_string(), s);

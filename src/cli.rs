@@ -63,7 +63,7 @@ impl Status {
                 Status::Connection
             }
             Error::Timeout { .. } => Status::Timeout,
-            Error::Qmp(_) => Status::Failed,
+            Error::Qmp(_) | Error::NoProperty { .. } | Error::Ambiguous { .. } => Status::Failed,
         }
     }
 }
@@ -119,7 +119,7 @@ pub struct ConnectOpts {
         long,
         value_name = "ADDR",
         env = "QMP_SOCKET",
-        help = "Monitor address: a Unix socket PATH, unix:PATH, HOST:PORT, tcp:HOST:PORT or [IPV6]:PORT"
+        help = "Monitor address: a Unix socket PATH, unix:PATH, unix:@NAME (abstract), HOST:PORT, tcp:HOST:PORT or [IPV6]:PORT"
     )]
     pub socket: Option<Address>,
     /// Seconds allowed for connecting plus the handshake, and for each reply ('none': no limit) [default: 10]
@@ -152,7 +152,7 @@ impl ConnectOpts {
         let Some(address) = &self.socket else {
             return Err(Box::new(UsageError(
                 "no monitor address: give -s/--socket ADDR or set QMP_SOCKET (ADDR: PATH, \
-                 unix:PATH, HOST:PORT, tcp:HOST:PORT or [IPV6]:PORT)"
+                 unix:PATH, unix:@NAME, HOST:PORT, tcp:HOST:PORT or [IPV6]:PORT)"
                     .into(),
             )));
         };

@@ -3,7 +3,10 @@
 
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::io::AsRawFd;
 use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, SockAddr, Socket, Type};
@@ -59,20 +62,18 @@ impl Stream for Connection {
 
 fn open_once(address: &Address, left: Duration) -> io::Result<Connection> {
     match address {
-        Address::Unix(path) => {
-            // A Unix stream connect never blocks on Linux: it succeeds, or
-            // fails at once, with EAGAIN when the listen queue is full (QEMU
-            // listens with a backlog of 1 and serves one client at a time).
-            let sock = Socket::new(Domain::UNIX, Type::STREAM, None)?;
-            sock.set_nonblocking(true)?;
-            match sock.connect(&SockAddr::unix(path)?) {
-                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                    return Err(refused(path, e));
+        Address::Unix(path) => unix_connect(path),
+        Address::Abstract(name) => {
+            let mut bytes = vec![0u8];
+            bytes.extend_from_slice(name.as_bytes());
+            let addr = SockAddr::unix(std::ffi::OsStr::from_bytes(&bytes))?;
+            connect_unix_addr(&addr, Path::new("")).map_err(|e| {
+                if e.kind() == io::ErrorKind::ConnectionRefused {
+                    io::Error::new(e.kind(), "nothing listens on this abstract socket")
+                } else {
+                    e
                 }
-                r => r?,
-            }
-            sock.set_nonblocking(false)?;
-            Ok(Connection::Unix(sock.into()))
+            })
         }
         Address::Tcp { host, port } => {
             let mut last = io::Error::new(io::ErrorKind::NotFound, "host name resolved to nothing");
@@ -91,10 +92,70 @@ fn open_once(address: &Address, left: Duration) -> io::Result<Connection> {
     }
 }
 
+/// The most a `sun_path` holds, without its terminating NUL.
+const SUN_PATH_MAX: usize = 107;
+
+/// Connects to the Unix socket at `path`, of any length: one longer than a
+/// socket address holds is reached as `/proc/self/fd/N/NAME`, N an open
+/// descriptor of its directory (this process's own, so nothing shared is
+/// touched; QEMU listens on such paths through a relative one).
+fn unix_connect(path: &Path) -> io::Result<Connection> {
+    if path.as_os_str().len() <= SUN_PATH_MAX {
+        return connect_unix_addr(&SockAddr::unix(path)?, path);
+    }
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(too_long(path));
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let dir = std::fs::File::open(dir)?;
+    let via = Path::new("/proc/self/fd")
+        .join(dir.as_raw_fd().to_string())
+        .join(name);
+    if via.as_os_str().len() > SUN_PATH_MAX {
+        return Err(too_long(path));
+    }
+    connect_unix_addr(&SockAddr::unix(&via)?, path)
+}
+
+fn too_long(path: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "a socket file name of {} bytes cannot be reached: a Unix socket address holds \
+             at most {SUN_PATH_MAX} bytes, a path longer than that is reached through its \
+             directory, but then the name itself must be shorter (rename the socket, or link \
+             it from a shorter path)",
+            path.file_name().map_or(0, |n| n.len())
+        ),
+    )
+}
+
+/// A non-blocking connect to `addr` (`path`: what it stands for, to say
+/// why a connection was refused).
+fn connect_unix_addr(addr: &SockAddr, path: &Path) -> io::Result<Connection> {
+    // A Unix stream connect never blocks on Linux: it succeeds, or fails at
+    // once, with EAGAIN when the listen queue is full (QEMU listens with a
+    // backlog of 1 and serves one client at a time).
+    let sock = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    sock.set_nonblocking(true)?;
+    match sock.connect(addr) {
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused && !path.as_os_str().is_empty() => {
+            return Err(refused(path, e));
+        }
+        r => r?,
+    }
+    sock.set_nonblocking(false)?;
+    Ok(Connection::Unix(sock.into()))
+}
+
 /// Says why a Unix connect was refused: the path is not a socket (refused at
 /// once, whatever `--wait` says: it never will be one), or it is a socket
 /// nobody listens on (left behind by a QEMU that exited, or QEMU starting).
-fn refused(path: &std::path::Path, e: io::Error) -> io::Error {
+fn refused(path: &Path, e: io::Error) -> io::Error {
     use std::os::unix::fs::FileTypeExt;
     let Ok(meta) = std::fs::metadata(path) else {
         return e;

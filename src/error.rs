@@ -134,6 +134,24 @@ pub enum Error {
         /// What it is, and what to use instead.
         what: String,
     },
+    /// No reading of a `PATH.PROPERTY` names a property: the object exists,
+    /// but has no property by that name (every split at a dot was tried).
+    NoProperty {
+        /// The argument as written.
+        raw: String,
+        /// The object that exists.
+        object: String,
+        /// The property looked for on it.
+        property: String,
+    },
+    /// A partial path matches more than one object.
+    Ambiguous {
+        /// The partial path.
+        path: String,
+        /// Whole paths that end with it (found by walking the tree; at most
+        /// a handful).
+        candidates: Vec<String>,
+    },
     /// The server answered with an error reply.
     Qmp(QmpError),
 }
@@ -153,8 +171,8 @@ impl fmt::Display for Error {
         match self {
             Error::Address { input, reason } => write!(
                 f,
-                "bad address '{}': {reason} (accepted forms: PATH, unix:PATH, HOST:PORT, \
-                 tcp:HOST:PORT, [IPV6]:PORT)",
+                "bad address '{}': {reason} (accepted forms: PATH, unix:PATH, unix:@NAME, \
+                 HOST:PORT, tcp:HOST:PORT, [IPV6]:PORT)",
                 input.escape_debug()
             ),
             Error::Item { item, reason } => {
@@ -233,6 +251,24 @@ impl fmt::Display for Error {
                 secs(*after)
             ),
             Error::NotQmp { address, what } => write!(f, "{address} is not a QMP monitor: {what}"),
+            Error::NoProperty {
+                raw,
+                object,
+                property,
+            } => write!(
+                f,
+                "{raw}: {object} has no property '{property}' (qom-list {object} lists them)"
+            ),
+            Error::Ambiguous { path, candidates } if candidates.is_empty() => write!(
+                f,
+                "partial path '{path}' is ambiguous: it matches more than one object (give \
+                 the whole path)"
+            ),
+            Error::Ambiguous { path, candidates } => write!(
+                f,
+                "partial path '{path}' is ambiguous: it matches {} (give the whole path)",
+                candidates.join(", ")
+            ),
             Error::Qmp(e) => e.fmt(f),
         }
     }

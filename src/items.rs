@@ -9,7 +9,10 @@
 //! | `a.b.c=x` | nested objects: `{"a": {"b": {"c": "x"}}}` |
 //!
 //! In keys, `\` escapes `=`, `:`, `.` and itself; before any other character
-//! it stands for itself.
+//! it stands for itself. A key part written `""` is the empty string
+//! (`a."".b=x`). A text value that starts with `@` is written `\@`
+//! (`key=\@home` sends `"@home"`). Integers in JSON values must fit in 64
+//! bits, as QEMU's do.
 
 use std::str::FromStr;
 
@@ -22,6 +25,8 @@ use crate::error::Error;
 pub struct Item {
     /// The item as written, for error messages.
     pub raw: String,
+    /// The key as written (before `=` or `:=`), for hints.
+    pub key: String,
     /// The key, split at unescaped dots.
     pub path: Vec<String>,
     /// The value to send.
@@ -73,70 +78,150 @@ impl FromStr for Item {
     fn from_str(s: &str) -> Result<Self, Error> {
         let mut path = Vec::new();
         let mut part = String::new();
+        // The part as written: `""` stands for an empty part.
+        let mut written = String::new();
         let mut chars = s.char_indices().peekable();
         let (json, rest) = loop {
             let Some((i, c)) = chars.next() else {
                 return Err(bad(s, "missing '=' (text) or ':=' (JSON) after the key"));
             };
-            match c {
-                '\\' => match chars.next() {
-                    None => return Err(bad(s, "trailing backslash in the key")),
-                    Some((_, e @ ('=' | ':' | '.' | '\\'))) => part.push(e),
-                    Some((_, e)) => {
-                        part.push('\\');
-                        part.push(e);
+            let end = match c {
+                '\\' => {
+                    written.push('\\');
+                    match chars.next() {
+                        None => return Err(bad(s, "trailing backslash in the key")),
+                        Some((_, e @ ('=' | ':' | '.' | '\\'))) => part.push(e),
+                        Some((_, e)) => {
+                            part.push('\\');
+                            part.push(e);
+                        }
                     }
-                },
-                '.' => {
-                    if part.is_empty() {
-                        return Err(bad(s, "empty part in a dotted key"));
-                    }
-                    path.push(std::mem::take(&mut part));
+                    None
                 }
-                ':' if chars.peek().map(|&(_, c)| c) == Some('=') => break (true, &s[i + 2..]),
-                '=' => break (false, &s[i + 1..]),
-                c => part.push(c),
+                '.' => Some(None),
+                ':' if chars.peek().map(|&(_, c)| c) == Some('=') => {
+                    Some(Some((true, &s[i + 2..])))
+                }
+                '=' => Some(Some((false, &s[i + 1..]))),
+                c => {
+                    written.push(c);
+                    part.push(c);
+                    None
+                }
+            };
+            let Some(then) = end else { continue };
+            if written == "\"\"" {
+                part.clear();
+            } else if part.is_empty() {
+                let what = if path.is_empty() && then.is_some() {
+                    "empty key (write \"\" for an empty key part)"
+                } else {
+                    "empty part in a dotted key (write \"\" for an empty part)"
+                };
+                return Err(bad(s, what));
+            }
+            path.push(std::mem::take(&mut part));
+            written.clear();
+            if let Some(found) = then {
+                break found;
             }
         };
-        if part.is_empty() {
-            let what = if path.is_empty() {
-                "empty key"
-            } else {
-                "empty part in a dotted key"
-            };
-            return Err(bad(s, what));
-        }
-        path.push(part);
         let value = match (json, rest.strip_prefix('@')) {
-            (false, None) => Value::String(rest.to_string()),
+            (false, None) => match rest.strip_prefix("\\@") {
+                Some(text) => Value::String(format!("@{text}")),
+                None => Value::String(rest.to_string()),
+            },
             (false, Some(file)) => Value::String(read_file(s, file)?),
             (true, file) => {
                 let text = match file {
                     Some(file) => read_file(s, file)?,
                     None => rest.to_string(),
                 };
-                serde_json::from_str(&text)
-                    .map_err(|e| bad(s, format!("invalid JSON after ':=': {e}")))?
+                json_value(&text)
+                    .map_err(|e| bad(s, e.replacen("invalid JSON", "invalid JSON after ':='", 1)))?
             }
         };
+        let key = &s[..s.len() - rest.len() - if json { 2 } else { 1 }];
         Ok(Item {
             raw: s.to_string(),
+            key: key.to_string(),
             path,
             value,
         })
     }
 }
 
-/// Builds the arguments object: `base` (from `--args`, or empty) plus `items`.
+/// Parses a JSON value, refusing integers beyond 64 bits: QEMU's integers
+/// are `int64` or `uint64` (its parser would turn a larger one into a
+/// float), and serde_json would round them the same way.
 ///
 /// # Errors
-/// [`Error::Item`] when an item sets a key twice, or nests under a key that
-/// holds something other than an object.
+/// A message for invalid JSON or an integer out of range.
+pub fn json_value(text: &str) -> Result<Value, String> {
+    let value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+    if let Some(big) = big_integer(text) {
+        return Err(format!(
+            "integer {big} does not fit in 64 bits (QMP integers go from {} to {})",
+            i64::MIN,
+            u64::MAX
+        ));
+    }
+    Ok(value)
+}
+
+/// The first integer literal of the JSON `text` that fits neither `i64` nor
+/// `u64` (outside strings; `text` is valid JSON).
+fn big_integer(text: &str) -> Option<&str> {
+    let bytes = text.as_bytes();
+    let (mut i, mut in_string) = (0, false);
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            match b {
+                b'\\' => i += 1,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        if b == b'"' {
+            in_string = true;
+            i += 1;
+            continue;
+        }
+        if b == b'-' || b.is_ascii_digit() {
+            let start = i;
+            while i < bytes.len()
+                && matches!(bytes[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+            {
+                i += 1;
+            }
+            let token = &text[start..i];
+            let integer = !token.contains(['.', 'e', 'E']);
+            if integer && token.parse::<i64>().is_err() && token.parse::<u64>().is_err() {
+                return Some(token);
+            }
+            continue;
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Builds the arguments object: `base` (from `--args`, or empty) plus
+/// `items`, which override what `base` holds (so `--args` is a template).
+///
+/// # Errors
+/// [`Error::Item`] when two items set the same key, or an item nests under
+/// a key that an item set to something other than an object.
 pub fn build_arguments(
     base: Map<String, Value>,
     items: &[Item],
 ) -> Result<Map<String, Value>, Error> {
     let mut args = base;
+    // Every key path an item set, and every prefix of one.
+    let mut by_items: std::collections::HashSet<&[String]> = std::collections::HashSet::new();
     for item in items {
         let (leaf, parents) = item
             .path
@@ -147,24 +232,32 @@ pub fn build_arguments(
             let slot = obj
                 .entry(key.clone())
                 .or_insert_with(|| Value::Object(Map::new()));
-            obj = match slot {
-                Value::Object(o) => o,
-                _ => {
+            if !slot.is_object() {
+                if by_items.contains(&item.path[..=depth]) {
                     let at = item.path[..=depth].join(".");
                     return Err(bad(
                         &item.raw,
                         format!("'{at}' is already set to a non-object"),
                     ));
                 }
+                // A value of --args: the item replaces it.
+                *slot = Value::Object(Map::new());
+            }
+            let Value::Object(o) = slot else {
+                return Err(bad(&item.raw, "cannot nest here")); // made an object above
             };
+            obj = o;
         }
-        if obj.contains_key(leaf) {
+        if by_items.contains(item.path.as_slice()) {
             return Err(bad(
                 &item.raw,
                 format!("'{}' is already set", item.path.join(".")),
             ));
         }
         obj.insert(leaf.clone(), item.value.clone());
+        for depth in 1..=item.path.len() {
+            by_items.insert(&item.path[..depth]);
+        }
     }
     Ok(args)
 }
@@ -208,6 +301,23 @@ mod tests {
             ("ключ=значение", &["ключ"], json!("значение")),
             ("emoji=🦀", &["emoji"], json!("🦀")),
             ("u:=\"\\u00e9\"", &["u"], json!("é")),
+            // An empty key part, and a text starting with '@'.
+            ("\"\"=x", &[""], json!("x")),
+            ("a.\"\".b=x", &["a", "", "b"], json!("x")),
+            ("\\\"\\\"=x", &["\\\"\\\""], json!("x")),
+            ("q\"\"=x", &["q\"\""], json!("x")),
+            ("at=\\@home", &["at"], json!("@home")),
+            ("at=\\@", &["at"], json!("@")),
+            ("at=\\x", &["at"], json!("\\x")),
+            ("at=a@b", &["at"], json!("a@b")),
+            ("max:=18446744073709551615", &["max"], json!(u64::MAX)),
+            ("min:=-9223372036854775808", &["min"], json!(i64::MIN)),
+            (
+                "s:=\"99999999999999999999\"",
+                &["s"],
+                json!("99999999999999999999"),
+            ),
+            ("s:=[\"\\\"\", 1e30]", &["s"], json!(["\"", 1e30])),
         ];
         for (input, path, value) in ok {
             let got = parse(input);
@@ -233,6 +343,16 @@ mod tests {
             ("x=@/nonexistent/file", "cannot read '/nonexistent/file'"),
             ("x:=@/nonexistent/file", "cannot read"),
             ("x=@/dev/zero", "is larger than 67108864 bytes"),
+            (
+                "x:=18446744073709551616",
+                "integer 18446744073709551616 does not fit in 64 bits",
+            ),
+            ("x:=-9223372036854775809", "does not fit in 64 bits"),
+            (
+                "x:=[1,{\"a\":100000000000000000000}]",
+                "integer 100000000000000000000",
+            ),
+            ("x:=1e400", "number out of range"),
         ];
         for (input, want) in bad {
             let err = parse(input).expect_err(input);
@@ -291,6 +411,25 @@ mod tests {
             build(json!({"a": {"x": 1}}), &["a.y:=2"]),
             Ok(json!({"a": {"x": 1, "y": 2}}))
         );
+        // Items override --args: a template.
+        let overrides: &[(Value, &[&str], Value)] = &[
+            (json!({"a": 1}), &["a=2"], json!({"a": "2"})),
+            (json!({"a": [1]}), &["a.b=1"], json!({"a": {"b": "1"}})),
+            (
+                json!({"a": {"b": 1, "c": 2}}),
+                &["a.b:=3"],
+                json!({"a": {"b": 3, "c": 2}}),
+            ),
+            (json!({"a": {"b": 1}}), &["a:=5"], json!({"a": 5})),
+            (
+                json!({"id": "t1", "x": 1}),
+                &["id=t2"],
+                json!({"id": "t2", "x": 1}),
+            ),
+        ];
+        for (base, items, want) in overrides {
+            assert_eq!(build(base.clone(), items).as_ref(), Ok(want), "{items:?}");
+        }
         let conflicts: &[(Value, &[&str], &str)] = &[
             (json!({}), &["a=1", "a=2"], "'a' is already set"),
             (
@@ -300,8 +439,6 @@ mod tests {
             ),
             (json!({}), &["a.b=1", "a=2"], "'a' is already set"),
             (json!({}), &["a.b.c=1", "a.b=2"], "'a.b' is already set"),
-            (json!({"a": 1}), &["a=1"], "'a' is already set"),
-            (json!({"a": [1]}), &["a.b=1"], "non-object"),
         ];
         for (base, items, want) in conflicts {
             let err = build(base.clone(), items).expect_err(want);

@@ -71,6 +71,36 @@ impl Request {
     }
 }
 
+/// Reads a whole request written as JSON, `{"execute": NAME, "arguments":
+/// {...}, "id": ANY}` (a `--batch` line, or `qmp-exec '{...}'`): the request
+/// and the caller's id, which the client does not send (it matches replies
+/// by order) but the caller may put back on the reply.
+///
+/// # Errors
+/// A message naming what is wrong: not JSON, not an object, a member of
+/// the wrong type or unknown, `execute` missing, an integer beyond 64 bits.
+pub fn parse_request(text: &str) -> Result<(Request, Option<Value>), String> {
+    let msg = match crate::items::json_value(text)? {
+        Value::Object(m) => m,
+        _ => return Err("expected a JSON object {\"execute\": ..., \"arguments\": {...}}".into()),
+    };
+    let mut command = None;
+    let mut arguments = None;
+    let mut id = None;
+    for (k, v) in msg {
+        match (k.as_str(), v) {
+            ("execute", Value::String(s)) => command = Some(s),
+            ("arguments", Value::Object(a)) => arguments = Some(a),
+            ("id", v) => id = Some(v),
+            ("execute", _) => return Err("\"execute\" must be a string".into()),
+            ("arguments", _) => return Err("\"arguments\" must be an object".into()),
+            (k, _) => return Err(format!("unexpected member \"{k}\"")),
+        }
+    }
+    let command = command.ok_or("missing \"execute\"")?;
+    Ok((Request::new(command, arguments), id))
+}
+
 /// Whether `command` only reads: the queries (`query-*`, `x-query-*`) and
 /// the QOM and device introspection commands (`qom-get`, `qom-list`,
 /// `qom-list-get`, `qom-list-types`, `qom-list-properties`,

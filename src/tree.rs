@@ -329,11 +329,8 @@ impl<S: TreeSink> TreeWalk<S> {
                 }
                 continue;
             }
-            let pp = PropPath {
-                path: path.clone(),
-                property: name.to_string(),
-            };
-            self.ready.push_back(pp.get_request());
+            self.ready
+                .push_back(PropPath::new(&path, name).get_request());
             expect.push_back(Step::Get {
                 name: name.to_string(),
                 ty: ty.to_string(),

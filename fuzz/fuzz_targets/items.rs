@@ -16,7 +16,8 @@ fuzz_target!(|data: &[u8]| {
             continue;
         }
         if let Ok(item) = word.parse::<Item>() {
-            assert!(!item.path.is_empty() && item.path.iter().all(|p| !p.is_empty()));
+            assert!(!item.path.is_empty());
+            assert!(item.raw.starts_with(&item.key));
             let one = build_arguments(serde_json::Map::new(), std::slice::from_ref(&item)).unwrap();
             let mut v = &serde_json::Value::Object(one);
             for key in &item.path {

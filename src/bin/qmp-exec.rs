@@ -9,7 +9,7 @@ use clap::Parser;
 use qmp::cli::{ConnectOpts, EventOpts, OutputOpts, RunResult, Status, UsageError};
 use qmp::items::{Item, build_arguments};
 use qmp::output::Format;
-use qmp::{Event, Pipeline, Reply, Request, has_no_side_effects};
+use qmp::{Event, Pipeline, Reply, Request, has_no_side_effects, parse_request};
 use serde_json::{Map, Value};
 
 const EXAMPLES: &str = "\
@@ -23,20 +23,21 @@ Examples:
 ///
 /// Arguments are given as items: key=text sends a string, key:=json sends raw
 /// JSON, key=@file and key:=@file read the value from a file, and dotted keys
-/// nest (file.driver=file). Plain output prints a string result raw, {} as
+/// nest (file.driver=file); items override --args. When QEMU rejects an
+/// item for its type, the error says how to write it (size:=1024). Plain output prints a string result raw, {} as
 /// nothing and anything else as JSON; --json prints one compact JSON line.
 #[derive(Debug, Parser)]
 #[command(name = "qmp-exec", version, after_help = EXAMPLES)]
 struct Args {
     #[command(flatten)]
     conn: ConnectOpts,
-    /// The command to run, e.g. query-status (with --hmp: the first word of the HMP command line)
+    /// The command to run, e.g. query-status, or a whole command as JSON ('{"execute": ...}'); with --hmp: the first word of the HMP command line
     #[arg(required_unless_present = "batch", conflicts_with = "batch")]
     command: Option<String>,
     /// Arguments: key=text, key:=json, key=@file, key:=@file; a.b=x nests (with --hmp: the rest of the command line)
     #[arg(value_name = "ITEM")]
     items: Vec<String>,
-    /// The whole arguments object as JSON ('-' reads it from stdin); items are added to it
+    /// The whole arguments object as JSON ('-' reads it from stdin); items are added to it and override its keys
     #[arg(long, value_name = "JSON", conflicts_with_all = ["hmp", "batch"])]
     args: Option<String>,
     /// Run the words as a human-monitor (HMP) command line (qmp-exec --hmp info status) and print its text; HMP errors fail
@@ -63,7 +64,8 @@ struct Args {
     events: EventOpts,
 }
 
-fn arguments(args: &Args) -> anyhow::Result<Map<String, Value>> {
+/// The arguments object (`--args`, then the items over it) and the items.
+fn arguments(args: &Args) -> anyhow::Result<(Map<String, Value>, Vec<Item>)> {
     let base = match args.args.as_deref() {
         None => Map::new(),
         Some(text) => {
@@ -76,10 +78,10 @@ fn arguments(args: &Args) -> anyhow::Result<Map<String, Value>> {
             } else {
                 text.to_string()
             };
-            match serde_json::from_str(&text) {
+            match qmp::items::json_value(&text) {
                 Ok(Value::Object(m)) => m,
                 Ok(_) => return Err(UsageError("--args must be a JSON object".into()).into()),
-                Err(e) => return Err(UsageError(format!("--args is not valid JSON: {e}")).into()),
+                Err(e) => return Err(UsageError(format!("--args: {e}")).into()),
             }
         }
     };
@@ -88,7 +90,8 @@ fn arguments(args: &Args) -> anyhow::Result<Map<String, Value>> {
         .iter()
         .map(|i| i.parse::<Item>())
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(build_arguments(base, &items)?)
+    let built = build_arguments(base, &items)?;
+    Ok((built, items))
 }
 
 fn run(args: Args) -> RunResult {
@@ -106,6 +109,8 @@ fn run(args: Args) -> RunResult {
     let format = args.out.format();
     // clap requires a command unless --batch is given.
     let command = args.command.as_deref().unwrap_or_default();
+    let mut items = Vec::new();
+    let mut id = None;
     let request = if args.hmp {
         let mut line = command.to_string();
         for word in &args.items {
@@ -113,23 +118,40 @@ fn run(args: Args) -> RunResult {
             line.push_str(word);
         }
         qmp::hmp::request(&line, args.cpu_index)
+    } else if command.trim_start().starts_with('{') {
+        // A whole message, as virsh qemu-monitor-command takes it.
+        if !args.items.is_empty() || args.args.is_some() {
+            let msg = "a whole command ('{\"execute\": ...}') takes no items or --args: put \
+                       the arguments in its \"arguments\"";
+            return Err(UsageError(msg.into()).into());
+        }
+        let (request, given) = parse_request(command)
+            .map_err(|e| UsageError(format!("the command '{command}': {e}")))?;
+        id = given;
+        request
     } else {
         if command.contains('=') {
             let msg = format!("'{command}' is an argument, not a command: give the command first");
             return Err(UsageError(msg).into());
         }
-        Request::new(command, Some(arguments(&args)?))
+        let (arguments, given) = arguments(&args)?;
+        items = given;
+        Request::new(command, Some(arguments))
     };
     let mut client = args.conn.connect(false, !args.events.event.is_empty())?;
     let reply = client.request(&request.command, request.arguments.as_ref())?;
     if args.raw {
-        // A message is always printed as JSON.
+        // A message is always printed as JSON, with the caller's own id.
         let format = if format == Format::Plain {
             Format::Json
         } else {
             format
         };
-        qmp::cli::print(&Value::Object(reply.message().clone()), format)?;
+        let mut msg = reply.message().clone();
+        if let Some(id) = &id {
+            msg.insert("id".into(), id.clone());
+        }
+        qmp::cli::print(&Value::Object(msg), format)?;
     }
     let value = match reply.into_result() {
         Err(e) if args.hmp && e.class == "CommandNotFound" => {
@@ -138,7 +160,14 @@ fn run(args: Args) -> RunResult {
             qmp::cli::report("qmp-exec", msg);
             return Ok(Status::Failed);
         }
-        r => r.map_err(qmp::Error::Qmp)?,
+        Err(e) => match qmp::hints::for_items(&e.desc, &items) {
+            Some(hint) => {
+                qmp::cli::report("qmp-exec", &format!("{e} ({hint})"));
+                return Ok(Status::Failed);
+            }
+            None => return Err(qmp::Error::Qmp(e).into()),
+        },
+        Ok(v) => v,
     };
     if args.hmp
         && let Some(text) = value.as_str()
@@ -206,33 +235,6 @@ impl<W: Write> Batch<W> {
         }
     }
 
-    fn parse(line: &str) -> Result<(Request, Option<Value>), String> {
-        let msg: Map<String, Value> = match serde_json::from_str(line) {
-            Ok(Value::Object(m)) => m,
-            Ok(_) => {
-                return Err(
-                    "expected a JSON object {\"execute\": ..., \"arguments\": {...}}".into(),
-                );
-            }
-            Err(e) => return Err(format!("invalid JSON: {e}")),
-        };
-        let mut command = None;
-        let mut arguments = None;
-        let mut id = None;
-        for (k, v) in msg {
-            match (k.as_str(), v) {
-                ("execute", Value::String(s)) => command = Some(s),
-                ("arguments", Value::Object(a)) => arguments = Some(a),
-                ("id", v) => id = Some(v),
-                ("execute", _) => return Err("\"execute\" must be a string".into()),
-                ("arguments", _) => return Err("\"arguments\" must be an object".into()),
-                (k, _) => return Err(format!("unexpected member \"{k}\"")),
-            }
-        }
-        let command = command.ok_or("missing \"execute\"")?;
-        Ok((Request::new(command, arguments), id))
-    }
-
     fn send(&mut self, req: Request, line: usize, id: Option<Value>) -> Option<Request> {
         self.pending.push_back((line, id));
         Some(req)
@@ -283,7 +285,7 @@ impl<W: Write> Pipeline for Batch<W> {
             if line.trim().is_empty() {
                 continue;
             }
-            match Self::parse(&line) {
+            match parse_request(&line) {
                 Ok((req, id)) if idle || self.keep_going || has_no_side_effects(&req.command) => {
                     return self.send(req, self.line_no, id);
                 }

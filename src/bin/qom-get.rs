@@ -10,6 +10,7 @@ const EXAMPLES: &str = "\
 Examples:
   qom-get -s /run/vm1.qmp /machine.type
   qom-get vblk0.drive vblk0.serial            (partial paths, resolved by QEMU)
+  qom-get '/machine/unattached/device[0].sse4.2'   (a property name with a dot)
   qom-get --json /objects/io0.poll-max-ns /objects/io0.poll-grow | jq .";
 
 /// Print the value of QOM properties, as QEMU's qom-get does.
@@ -17,7 +18,8 @@ Examples:
 /// Plain output follows QEMU's qom-get: values as Python prints them, an
 /// object as one 'key: value' line per member. With several properties (fetched
 /// pipelined over one connection) each line starts with 'PATH.PROPERTY: '.
-/// --json is the machine format.
+/// --json is the machine format. Property names may hold dots: the last dot
+/// is tried first, then the others after the last '/' ('\.' never splits).
 #[derive(Debug, Parser)]
 #[command(name = "qom-get", version, after_help = EXAMPLES)]
 struct Args {
@@ -33,29 +35,36 @@ struct Args {
 
 fn run(args: Args) -> RunResult {
     let mut client = args.conn.connect(args.properties.len() > 1, false)?;
-    if let [prop] = args.properties.as_slice() {
-        let value = client.execute_request(&prop.get_request())?;
-        let text = if args.json {
-            format!("{value}\n")
-        } else {
-            qom_get_text(&value)
-        };
-        write_stdout(&text, args.json)?;
-        return Ok(Status::Ok);
-    }
-    let requests = args.properties.iter().map(PropPath::get_request).collect();
-    let replies = client.execute_all(requests)?;
+    let results = qmp::lookup::get_all(&mut client, &args.properties)?;
+    let results = match <[_; 1]>::try_from(results) {
+        Ok([result]) => {
+            let value = result?;
+            let text = if args.json {
+                format!("{value}\n")
+            } else {
+                qom_get_text(&value)
+            };
+            write_stdout(&text, args.json)?;
+            return Ok(Status::Ok);
+        }
+        Err(results) => results,
+    };
     let mut status = Status::Ok;
     let mut text = String::new();
     let mut map = Map::new();
-    for (prop, reply) in args.properties.iter().zip(replies) {
-        match reply.into_result() {
+    for (prop, result) in args.properties.iter().zip(results) {
+        match result {
             Ok(value) if args.json => {
                 map.insert(prop.to_string(), value);
             }
             Ok(value) => text.push_str(&format!("{prop}: {}\n", py_str(&value))),
             Err(e) => {
-                qmp::cli::report("qom-get", &format!("{prop}: {e}"));
+                let e = if matches!(e, qmp::Error::Qmp(_)) {
+                    format!("{prop}: {e}")
+                } else {
+                    e.to_string()
+                };
+                qmp::cli::report("qom-get", &e);
                 status = Status::Failed;
             }
         }

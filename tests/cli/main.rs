@@ -1,5 +1,6 @@
 //! Integration tests: the binaries against real QEMU and a fake server.
 
+mod arguments;
 mod docs;
 mod events;
 mod exec;

@@ -13,7 +13,9 @@ use crate::util::tool;
 const TOOLS: [(&str, &[&str]); 6] = [
     ("qmp-exec", &["query-status"]),
     ("qom-get", &["/machine.type"]),
-    ("qom-set", &["/machine.x", "1"]),
+    // --json: one command, as the scenarios script one reply (typed
+    // values ask qom-list first: tests/cli/arguments.rs).
+    ("qom-set", &["--json", "/machine.x", "1"]),
     ("qom-list", &["/machine"]),
     ("qom-tree", &["/machine"]),
     ("qmp-events", &[]),
