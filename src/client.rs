@@ -12,7 +12,8 @@ use crate::error::snippet;
 use crate::error::{Error, Phase, Result};
 use crate::message::{Event, Greeting, Incoming, Reply, Request};
 use crate::wire::{
-    DEFAULT_MAX_MESSAGE, Decoder, ReadError, Stream, deadline_after, is_timeout, remaining,
+    DEFAULT_MAX_MESSAGE, Decoder, Direction, ReadError, Stream, Tracer, deadline_after, is_timeout,
+    remaining,
 };
 
 /// Requests written ahead of their replies are capped at this many bytes, so
@@ -33,8 +34,9 @@ pub struct Options {
     /// for pipelines: QEMU then parses the next request while it runs the
     /// current one; a one-shot command just pays for the longer negotiation.
     pub oob: bool,
-    /// Print every message to stderr, `-> ` for sent and `<- ` for received.
-    pub trace: bool,
+    /// Receives every message sent and received (`-v`); the library itself
+    /// never prints.
+    pub trace: Option<Tracer>,
     /// How many events to keep while replies are awaited, for
     /// [`Client::next_event`]; 0 keeps none (for callers that never wait
     /// for events). More than this is an error, not a silent loss: a server
@@ -53,7 +55,7 @@ impl Default for Options {
             wait: false,
             max_message: DEFAULT_MAX_MESSAGE,
             oob: false,
-            trace: false,
+            trace: None,
             event_queue: DEFAULT_EVENT_QUEUE,
         }
     }
@@ -108,7 +110,7 @@ pub struct Client<S: Stream = Connection> {
     greeting: Greeting,
     address: String,
     timeout: Duration,
-    trace: bool,
+    trace: Option<Tracer>,
     event_queue: usize,
     oob: bool,
     out: Vec<u8>,
@@ -186,7 +188,7 @@ impl<S: Stream> Client<S> {
 
     fn handshake(stream: S, address: String, options: &Options, deadline: Instant) -> Result<Self> {
         let mut decoder = Decoder::new(options.max_message);
-        decoder.trace = options.trace;
+        decoder.trace = options.trace.clone();
         let mut client = Client {
             stream,
             decoder,
@@ -194,7 +196,7 @@ impl<S: Stream> Client<S> {
             greeting: Greeting::default(),
             address,
             timeout: options.timeout,
-            trace: options.trace,
+            trace: options.trace.clone(),
             event_queue: options.event_queue,
             oob: false,
             out: Vec::with_capacity(256),
@@ -486,17 +488,14 @@ impl<S: Stream> Client<S> {
     fn encode(&mut self, command: &str, arguments: Option<&Map<String, Value>>) {
         let start = self.out.len();
         encode_into(&mut self.out, command, arguments, None);
-        if self.trace {
-            let bytes = std::mem::take(&mut self.out);
-            self.trace_request(&bytes[start..]);
-            self.out = bytes;
+        if let Some(t) = &self.trace {
+            t.trace(Direction::Sent, &self.out[start..]);
         }
     }
 
     fn trace_request(&self, bytes: &[u8]) {
-        if self.trace {
-            let line = String::from_utf8_lossy(bytes);
-            eprintln!("-> {}", crate::output::sanitize(&line));
+        if let Some(t) = &self.trace {
+            t.trace(Direction::Sent, bytes);
         }
     }
 

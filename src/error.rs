@@ -60,7 +60,7 @@ pub enum Phase {
 ///
 /// Messages are one lowercase line; the operating-system error, when there is
 /// one, is reachable through [`std::error::Error::source`] and is not repeated
-/// in the message (print with `{:#}` through anyhow to get both).
+/// in the message (`qmp::cli::one_line` prints the whole chain).
 #[derive(Debug)]
 pub enum Error {
     /// The address fits none of the accepted forms.

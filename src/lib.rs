@@ -24,6 +24,7 @@
 #![deny(missing_docs)]
 
 mod address;
+#[cfg(feature = "cli")]
 pub mod cli;
 mod client;
 mod connect;
@@ -45,4 +46,4 @@ pub use client::{Client, DEFAULT_EVENT_QUEUE, Options, Pipeline};
 pub use connect::Connection;
 pub use error::{Error, Phase, QmpError, Result};
 pub use message::{Event, Greeting, Reply, Request, has_no_side_effects, parse_request};
-pub use wire::{Stream, Untimed};
+pub use wire::{Direction, Stream, Tracer, Untimed};

@@ -118,6 +118,41 @@ pub(crate) fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
+/// Which way a traced message went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Written to the server.
+    Sent,
+    /// Received from the server.
+    Received,
+}
+
+/// Receives every message on the wire, as raw text (invalid UTF-8
+/// replaced, nothing escaped): the hook behind `-v`. The library never
+/// prints; a binary connects this to stderr, a shell to its own output.
+#[derive(Clone)]
+pub struct Tracer(std::sync::Arc<TraceFn>);
+
+/// What a [`Tracer`] calls.
+type TraceFn = dyn Fn(Direction, &str) + Send + Sync;
+
+impl std::fmt::Debug for Tracer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tracer")
+    }
+}
+
+impl Tracer {
+    /// A tracer calling `f`.
+    pub fn new(f: impl Fn(Direction, &str) + Send + Sync + 'static) -> Self {
+        Tracer(std::sync::Arc::new(f))
+    }
+
+    pub(crate) fn trace(&self, direction: Direction, bytes: &[u8]) {
+        (self.0)(direction, &String::from_utf8_lossy(bytes));
+    }
+}
+
 /// Splits a byte stream into JSON objects.
 #[derive(Debug)]
 pub struct Decoder {
@@ -130,8 +165,8 @@ pub struct Decoder {
     in_string: bool,
     escaped: bool,
     max: usize,
-    /// Print each message to stderr as `<- ...` as it is taken.
-    pub(crate) trace: bool,
+    /// Receives each message as it is taken.
+    pub(crate) trace: Option<Tracer>,
 }
 
 impl Decoder {
@@ -145,7 +180,7 @@ impl Decoder {
             in_string: false,
             escaped: false,
             max,
-            trace: false,
+            trace: None,
         }
     }
 
@@ -184,11 +219,8 @@ impl Decoder {
             return Err(self.too_big(format!("{} bytes", end - self.start)));
         }
         let bytes = &self.buf[self.start..end];
-        if self.trace {
-            eprintln!(
-                "<- {}",
-                crate::output::sanitize(&String::from_utf8_lossy(bytes))
-            );
+        if let Some(t) = &self.trace {
+            t.trace(Direction::Received, bytes);
         }
         let parsed = serde_json::from_slice::<Map<String, Value>>(bytes);
         let result = parsed.map_err(|e| Error::Protocol {

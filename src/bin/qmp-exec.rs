@@ -4,9 +4,8 @@ use std::collections::VecDeque;
 use std::io::{self, BufRead, BufWriter, Read, Write};
 use std::sync::mpsc;
 
-use anyhow::Context;
 use clap::Parser;
-use qmp::cli::{ConnectOpts, EventOpts, OutputOpts, RunResult, Status, UsageError};
+use qmp::cli::{ConnectOpts, EventOpts, Failure, OutputOpts, RunResult, Status, UsageError};
 use qmp::items::{Item, build_arguments};
 use qmp::output::Format;
 use qmp::{Event, Pipeline, Reply, Request, has_no_side_effects, parse_request};
@@ -65,7 +64,7 @@ struct Args {
 }
 
 /// The arguments object (`--args`, then the items over it) and the items.
-fn arguments(args: &Args) -> anyhow::Result<(Map<String, Value>, Vec<Item>)> {
+fn arguments(args: &Args) -> Result<(Map<String, Value>, Vec<Item>), Failure> {
     let base = match args.args.as_deref() {
         None => Map::new(),
         Some(text) => {
@@ -73,7 +72,10 @@ fn arguments(args: &Args) -> anyhow::Result<(Map<String, Value>, Vec<Item>)> {
                 let mut s = String::new();
                 io::stdin()
                     .read_to_string(&mut s)
-                    .context("reading --args from stdin")?;
+                    .map_err(|source| Failure::Input {
+                        what: "reading --args from stdin".into(),
+                        source,
+                    })?;
                 s
             } else {
                 text.to_string()

@@ -45,10 +45,7 @@ struct Args {
     strict: bool,
 }
 
-fn walk<S: TreeSink>(
-    args: &Args,
-    sink: S,
-) -> Result<(TreeWalk<S>, Status), Box<dyn std::error::Error + Send + Sync>> {
+fn walk<S: TreeSink>(args: &Args, sink: S) -> Result<(TreeWalk<S>, Status), qmp::cli::Failure> {
     let mut client = args.conn.connect(true, false)?;
     let mut walk = TreeWalk::new(sink, &args.path, args.depth, !args.no_list_get);
     client.pipeline(&mut walk)?;

@@ -193,3 +193,30 @@ fn a_terminal_never_gets_raw_control_characters() {
         .assert_stdout(&format!("{nasty}\n"));
     f.finish();
 }
+
+/// A stdout that cannot be written (a full disk: /dev/full) is status 5,
+/// said in one line; never "usage", never success.
+#[test]
+fn an_output_that_cannot_be_written_is_status_5() {
+    let f = Fake::new(vec![
+        expect("query-version"),
+        ret(serde_json::json!({"a": 1})),
+        Drain,
+    ]);
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = Command::new(bin("qmp-exec"))
+        .args(["-s", f.path().to_str().unwrap(), "query-version"])
+        .env_remove("QMP_SOCKET")
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "qmp-exec: writing the output: No space left on device (os error 28)\n"
+    );
+    f.finish();
+}

@@ -1,90 +1,22 @@
 //! What every binary shares: connection options, output options, the
 //! exit-status table and the `main` wrapper.
+//!
+//! Internal to the qmp-tools binaries: not part of the library's API (no
+//! semver promise), and built only with the `cli` feature (the default).
 
-use std::error::Error as StdError;
-use std::fmt;
+mod run;
+
 use std::io::{self, IsTerminal, Write};
-use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+pub use run::{EXIT_STATUSES, Failure, RunResult, Status, UsageError, main, one_line, report};
 
 use crate::address::Address;
 use crate::client::{Client, Options};
-use crate::error::Error;
 use crate::events::{Condition, Filter, Wait};
 use crate::message::Event;
 use crate::output::Format;
-use crate::wire::DEFAULT_MAX_MESSAGE;
-
-/// Exit statuses, the same for every binary (see the EXIT STATUS section of
-/// the man pages; change them only together).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Status {
-    /// Success.
-    Ok = 0,
-    /// The server answered with an error.
-    Failed = 1,
-    /// Usage error: bad options, arguments or input.
-    Usage = 2,
-    /// Cannot connect (also: the monitor is busy with another client),
-    /// connection lost, or the peer does not speak QMP.
-    Connection = 3,
-    /// A timeout passed.
-    Timeout = 4,
-}
-
-/// The exit-status table: status and meaning, as the man pages print it.
-pub const EXIT_STATUSES: &[(Status, &str)] = &[
-    (Status::Ok, "success"),
-    (Status::Failed, "the server answered with an error"),
-    (
-        Status::Usage,
-        "usage error: bad options, arguments or input",
-    ),
-    (
-        Status::Connection,
-        "cannot connect (also: monitor busy), connection lost, or protocol error",
-    ),
-    (
-        Status::Timeout,
-        "a timeout passed (connect, reply, awaited events)",
-    ),
-];
-
-impl Status {
-    /// The status for a library error.
-    pub fn of(err: &Error) -> Status {
-        match err {
-            Error::Address { .. } | Error::Item { .. } => Status::Usage,
-            Error::Connect { .. } | Error::Closed { .. } | Error::Io { .. } => Status::Connection,
-            Error::Protocol { .. } | Error::Busy { .. } | Error::NotQmp { .. } => {
-                Status::Connection
-            }
-            Error::Timeout { .. } => Status::Timeout,
-            Error::Qmp(_) | Error::NoProperty { .. } | Error::Ambiguous { .. } => Status::Failed,
-        }
-    }
-}
-
-impl From<Status> for ExitCode {
-    fn from(s: Status) -> Self {
-        ExitCode::from(s as u8)
-    }
-}
-
-/// An error in what the user asked for (exit status 2).
-#[derive(Debug)]
-pub struct UsageError(pub String);
-
-impl fmt::Display for UsageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl StdError for UsageError {}
+use crate::wire::{DEFAULT_MAX_MESSAGE, Direction, Tracer};
 
 /// Parses a timeout: a positive number of seconds (fractions and exponents
 /// allowed), or `none` (also `0`) for no limit, which is `Duration::MAX`, as
@@ -144,24 +76,20 @@ impl ConnectOpts {
     ///
     /// # Errors
     /// A [`UsageError`] when no address was given, else the library's errors.
-    pub fn connect(
-        &self,
-        oob: bool,
-        events: bool,
-    ) -> Result<Client, Box<dyn StdError + Send + Sync>> {
+    pub fn connect(&self, oob: bool, events: bool) -> Result<Client, Failure> {
         let Some(address) = &self.socket else {
-            return Err(Box::new(UsageError(
+            return Err(Failure::Usage(
                 "no monitor address: give -s/--socket ADDR or set QMP_SOCKET (ADDR: PATH, \
                  unix:PATH, unix:@NAME, HOST:PORT, tcp:HOST:PORT or [IPV6]:PORT)"
                     .into(),
-            )));
+            ));
         };
         let options = Options {
             timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
             wait: self.wait,
             max_message: self.max_message,
             oob,
-            trace: self.verbose,
+            trace: self.verbose.then(stderr_tracer),
             event_queue: if events {
                 crate::client::DEFAULT_EVENT_QUEUE
             } else {
@@ -170,6 +98,18 @@ impl ConnectOpts {
         };
         Ok(Client::connect(address, &options)?)
     }
+}
+
+/// `-v`: each message on stderr, `-> ` before what was sent and `<- `
+/// before what was received, control characters escaped.
+fn stderr_tracer() -> Tracer {
+    Tracer::new(|direction, text| {
+        let arrow = match direction {
+            Direction::Sent => "->",
+            Direction::Received => "<-",
+        };
+        eprintln!("{arrow} {}", crate::output::sanitize(text));
+    })
 }
 
 /// Event options, shared by qmp-events and qmp-exec.
@@ -261,7 +201,7 @@ pub fn await_events<S: crate::wire::Stream>(
     wait: &Wait,
     json: bool,
 ) -> RunResult {
-    let outcome = wait.run(client, |e| print_event(e, json).map_err(BoxError::from))?;
+    let outcome = wait.run(client, |e| print_event(e, json).map_err(Failure::Output))?;
     Ok(match outcome {
         crate::events::Outcome::Failed(e) => {
             report(tool, &failure_message(&e));
@@ -319,124 +259,4 @@ pub fn write_stdout(text: &str, json: bool) -> io::Result<()> {
         out.write_all(text.as_bytes())?;
     }
     out.flush()
-}
-
-/// Prints `tool: message` as one line on stderr, made safe for a terminal
-/// (server-sent descriptions end up in messages).
-pub fn report(tool: &str, message: &str) {
-    let line = format!("{tool}: {}\n", message.replace('\n', " "));
-    let stderr = io::stderr();
-    let mut err = stderr.lock();
-    let text = if err.is_terminal() {
-        crate::output::terminal_safe(&line, false)
-    } else {
-        line.into()
-    };
-    let _ = err.write_all(text.as_bytes());
-}
-
-/// The error type of the binaries' `run`.
-pub type BoxError = Box<dyn StdError + Send + Sync>;
-
-/// What a binary's `run` returns.
-pub type RunResult = Result<Status, BoxError>;
-
-/// The status for an error chain, `None` for a closed stdout (exit quietly).
-fn classify(err: &(dyn StdError + 'static)) -> Option<Status> {
-    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
-    while let Some(e) = cur {
-        if let Some(e) = e.downcast_ref::<Error>() {
-            return Some(Status::of(e));
-        }
-        if e.is::<UsageError>() {
-            return Some(Status::Usage);
-        }
-        if e.downcast_ref::<io::Error>()
-            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
-        {
-            return None;
-        }
-        cur = e.source();
-    }
-    Some(Status::Usage)
-}
-
-/// The whole error chain on one line: `outer: inner: innermost`.
-pub fn one_line(err: &(dyn StdError + 'static)) -> String {
-    let mut s = err.to_string();
-    let mut cur = err.source();
-    while let Some(e) = cur {
-        let next = e.to_string();
-        if !s.ends_with(&next) {
-            s.push_str(": ");
-            s.push_str(&next);
-        }
-        cur = e.source();
-    }
-    s
-}
-
-/// Writes the shell completion script for `A` (`tool --generate
-/// complete-bash|complete-zsh|complete-fish`, as `make completions` does).
-fn generate<A: Parser>(tool: &str, what: &std::ffi::OsStr) -> ExitCode {
-    use clap_complete::Shell;
-    let shell = match what.to_str() {
-        Some("complete-bash") => Shell::Bash,
-        Some("complete-zsh") => Shell::Zsh,
-        Some("complete-fish") => Shell::Fish,
-        _ => {
-            report(
-                tool,
-                "--generate takes complete-bash, complete-zsh or complete-fish",
-            );
-            return Status::Usage.into();
-        }
-    };
-    clap_complete::generate(shell, &mut A::command(), tool, &mut io::stdout());
-    ExitCode::SUCCESS
-}
-
-/// The `main` of every binary: parses `A`, runs `run`, prints errors as one
-/// line `tool: message` on stderr and exits with the table's status.
-///
-/// `tool --generate complete-SHELL` (a hidden option, as ripgrep's
-/// `--generate`) prints the shell completion script instead.
-pub fn main<A: Parser>(tool: &str, run: impl FnOnce(A) -> RunResult) -> ExitCode {
-    let argv: Vec<std::ffi::OsString> = std::env::args_os().take(4).collect();
-    if argv.len() == 3 && argv[1] == "--generate" {
-        return generate::<A>(tool, &argv[2]);
-    }
-    let args = match A::try_parse() {
-        Ok(a) => a,
-        Err(e) if !e.use_stderr() => {
-            // --help, --version: clap prints them on stdout.
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            let text = e.render().to_string();
-            let msg: Vec<&str> = text
-                .lines()
-                .take_while(|l| !l.starts_with("Usage:"))
-                .map(|l| l.trim().trim_start_matches("error: "))
-                .filter(|l| {
-                    !l.is_empty()
-                        && !l.starts_with("tip:")
-                        && !l.starts_with("For more information")
-                })
-                .collect();
-            report(tool, &format!("{}; try '{tool} --help'", msg.join(" ")));
-            return Status::Usage.into();
-        }
-    };
-    match run(args) {
-        Ok(status) => status.into(),
-        Err(e) => match classify(&*e) {
-            None => ExitCode::SUCCESS,
-            Some(status) => {
-                report(tool, &one_line(&*e));
-                status.into()
-            }
-        },
-    }
 }
