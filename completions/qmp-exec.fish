@@ -1,4 +1,4 @@
-complete -c qmp-exec -s s -l socket -d 'Monitor address: a Unix socket PATH, unix:PATH, unix:@NAME (abstract), HOST:PORT, tcp:HOST:PORT or [IPV6]:PORT' -r
+complete -c qmp-exec -s s -l socket -d 'Monitor address: a Unix socket PATH, unix:PATH, unix:@NAME (abstract), HOST:PORT, tcp:HOST:PORT, [IPV6]:PORT, or listen:ADDR to wait for QEMU to connect' -r
 complete -c qmp-exec -l timeout -d 'Seconds allowed for connecting plus the handshake, and for each reply (\'none\': no limit) [default: 10]' -r
 complete -c qmp-exec -l max-message -d 'Largest message accepted from the server, in bytes' -r
 complete -c qmp-exec -l args -d 'The whole arguments object as JSON (\'-\' reads it from stdin); items are added to it and override its keys' -r

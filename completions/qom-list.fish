@@ -1,4 +1,4 @@
-complete -c qom-list -s s -l socket -d 'Monitor address: a Unix socket PATH, unix:PATH, unix:@NAME (abstract), HOST:PORT, tcp:HOST:PORT or [IPV6]:PORT' -r
+complete -c qom-list -s s -l socket -d 'Monitor address: a Unix socket PATH, unix:PATH, unix:@NAME (abstract), HOST:PORT, tcp:HOST:PORT, [IPV6]:PORT, or listen:ADDR to wait for QEMU to connect' -r
 complete -c qom-list -l timeout -d 'Seconds allowed for connecting plus the handshake, and for each reply (\'none\': no limit) [default: 10]' -r
 complete -c qom-list -l max-message -d 'Largest message accepted from the server, in bytes' -r
 complete -c qom-list -l wait -d 'Retry connecting until the timeout while the socket is missing or refuses (QEMU starting)'

@@ -1,4 +1,4 @@
-complete -c qom-tree -s s -l socket -d 'Monitor address: a Unix socket PATH, unix:PATH, unix:@NAME (abstract), HOST:PORT, tcp:HOST:PORT or [IPV6]:PORT' -r
+complete -c qom-tree -s s -l socket -d 'Monitor address: a Unix socket PATH, unix:PATH, unix:@NAME (abstract), HOST:PORT, tcp:HOST:PORT, [IPV6]:PORT, or listen:ADDR to wait for QEMU to connect' -r
 complete -c qom-tree -l timeout -d 'Seconds allowed for connecting plus the handshake, and for each reply (\'none\': no limit) [default: 10]' -r
 complete -c qom-tree -l max-message -d 'Largest message accepted from the server, in bytes' -r
 complete -c qom-tree -l depth -d 'Walk at most N levels of children below PATH (0: PATH alone); with --json, objects cut off say "truncated": true' -r

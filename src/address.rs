@@ -18,6 +18,7 @@ use crate::error::Error;
 /// | `HOST:PORT` | `localhost:4444`, `127.0.0.1:4444` |
 /// | `tcp:HOST:PORT` | `tcp:localhost:4444` |
 /// | `[IPV6]:PORT` | `[::1]:4444`, `tcp:[::1]:4444` |
+/// | `listen:ADDR` | `listen:/tmp/vm1.qmp`, `listen:localhost:4444`: bind there and wait for QEMU to connect |
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Address {
     /// A Unix domain socket. Any length: a path longer than a socket
@@ -26,6 +27,9 @@ pub enum Address {
     /// A Unix socket in Linux's abstract namespace (QEMU's `abstract=on`),
     /// by its name without the leading NUL.
     Abstract(String),
+    /// Listen at the inner address and take the first connection: QEMU
+    /// started with `-qmp unix:PATH` (no `server=on`) connects to us.
+    Listen(Box<Address>),
     /// A TCP endpoint; `host` is a name or an IP address without brackets.
     Tcp {
         /// Host name or IP address.
@@ -42,6 +46,7 @@ impl fmt::Display for Address {
         let (bare, prefix) = match self {
             Address::Unix(p) => (p.display().to_string(), "unix:"),
             Address::Abstract(name) => return write!(f, "unix:@{name}"),
+            Address::Listen(inner) => return write!(f, "listen:{inner}"),
             Address::Tcp { host, port } if host.contains(':') => {
                 (format!("[{host}]:{port}"), "tcp:")
             }
@@ -143,6 +148,14 @@ impl FromStr for Address {
         if let Some(rest) = s.strip_prefix("tcp:") {
             return parse_tcp(s, rest);
         }
+        if let Some(rest) = s.strip_prefix("listen:") {
+            return match rest.parse::<Address>() {
+                Ok(Address::Listen(_)) => Err(bad(s, "listen: once is enough")),
+                Ok(inner) => Ok(Address::Listen(Box::new(inner))),
+                Err(Error::Address { reason, .. }) => Err(bad(s, reason)),
+                Err(e) => Err(e),
+            };
+        }
         if s.contains('/') || !s.contains(':') {
             return Ok(Address::Unix(PathBuf::from(s)));
         }
@@ -177,6 +190,26 @@ mod tests {
             ("@vm1", unix("@vm1")),
             ("./@a:b", unix("./@a:b")),
             ("unix:@", None),
+            (
+                "listen:/tmp/q.sock",
+                Some(Address::Listen(Box::new(Address::Unix(
+                    "/tmp/q.sock".into(),
+                )))),
+            ),
+            (
+                "listen:localhost:4444",
+                Some(Address::Listen(Box::new(Address::Tcp {
+                    host: "localhost".into(),
+                    port: 4444,
+                }))),
+            ),
+            (
+                "listen:unix:@n",
+                Some(Address::Listen(Box::new(Address::Abstract("n".into())))),
+            ),
+            ("listen:", None),
+            ("listen:listen:x", None),
+            ("listen:localhost:0", None),
             ("./a:b", unix("./a:b")),
             ("/tmp/x:4444", unix("/tmp/x:4444")),
             ("dir/ü.sock", unix("dir/ü.sock")),
@@ -229,6 +262,11 @@ mod tests {
             "unix:@vm1",
             "@vm1",
             "./@a:b",
+            "listen:/tmp/q.sock",
+            "listen:localhost:4444",
+            "listen:unix:odd:name",
+            "listen:unix:@n",
+            "unix:listen:x",
         ] {
             let a: Address = s.parse().unwrap();
             assert_eq!(a.to_string(), s);

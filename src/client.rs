@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value};
 
 use crate::address::Address;
-use crate::connect::{Connection, open};
 use crate::error::snippet;
 use crate::error::{Error, Phase, Result};
 use crate::message::{Event, Greeting, Incoming, Reply, Request};
+use crate::transport::{Connection, open};
 use crate::wire::{
     DEFAULT_MAX_MESSAGE, Decoder, Direction, ReadError, Stream, Tracer, deadline_after, is_timeout,
     remaining,

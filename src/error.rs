@@ -36,6 +36,8 @@ impl std::error::Error for QmpError {}
 pub enum Phase {
     /// Establishing the connection.
     Connect,
+    /// Listening (`listen:ADDR`) for QEMU to connect.
+    Listen,
     /// Retrying the connection (`--wait`); holds the last reason it failed.
     Wait(String),
     /// Connected, part of the `{"QMP": ...}` greeting arrived, not all of
@@ -172,7 +174,7 @@ impl fmt::Display for Error {
             Error::Address { input, reason } => write!(
                 f,
                 "bad address '{}': {reason} (accepted forms: PATH, unix:PATH, unix:@NAME, \
-                 HOST:PORT, tcp:HOST:PORT, [IPV6]:PORT)",
+                 HOST:PORT, tcp:HOST:PORT, [IPV6]:PORT, listen:ADDR)",
                 input.escape_debug()
             ),
             Error::Item { item, reason } => {
@@ -187,6 +189,12 @@ impl fmt::Display for Error {
                 Phase::Connect => write!(
                     f,
                     "timed out after {} connecting to {address}",
+                    secs(*after)
+                ),
+                Phase::Listen => write!(
+                    f,
+                    "nothing connected to {address} within {} (start QEMU with -qmp \
+                     unix:PATH or -chardev socket,path=PATH,server=off, without server=on)",
                     secs(*after)
                 ),
                 Phase::Wait(last) => write!(

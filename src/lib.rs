@@ -27,7 +27,6 @@ mod address;
 #[cfg(feature = "cli")]
 pub mod cli;
 mod client;
-mod connect;
 mod error;
 pub mod events;
 pub mod hints;
@@ -38,12 +37,13 @@ mod message;
 pub mod output;
 pub mod pyfmt;
 pub mod qom;
+mod transport;
 pub mod tree;
 pub mod wire;
 
 pub use address::Address;
 pub use client::{Client, DEFAULT_EVENT_QUEUE, Options, Pipeline};
-pub use connect::Connection;
 pub use error::{Error, Phase, QmpError, Result};
 pub use message::{Event, Greeting, Reply, Request, has_no_side_effects, parse_request};
+pub use transport::Connection;
 pub use wire::{Direction, Stream, Tracer, Untimed};

@@ -51,7 +51,7 @@ pub struct ConnectOpts {
         long,
         value_name = "ADDR",
         env = "QMP_SOCKET",
-        help = "Monitor address: a Unix socket PATH, unix:PATH, unix:@NAME (abstract), HOST:PORT, tcp:HOST:PORT or [IPV6]:PORT"
+        help = "Monitor address: a Unix socket PATH, unix:PATH, unix:@NAME (abstract), HOST:PORT, tcp:HOST:PORT, [IPV6]:PORT, or listen:ADDR to wait for QEMU to connect"
     )]
     pub socket: Option<Address>,
     /// Seconds allowed for connecting plus the handshake, and for each reply ('none': no limit) [default: 10]
@@ -80,7 +80,7 @@ impl ConnectOpts {
         let Some(address) = &self.socket else {
             return Err(Failure::Usage(
                 "no monitor address: give -s/--socket ADDR or set QMP_SOCKET (ADDR: PATH, \
-                 unix:PATH, unix:@NAME, HOST:PORT, tcp:HOST:PORT or [IPV6]:PORT)"
+                 unix:PATH, unix:@NAME, HOST:PORT, tcp:HOST:PORT, [IPV6]:PORT or listen:ADDR)"
                     .into(),
             ));
         };

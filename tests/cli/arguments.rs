@@ -540,3 +540,82 @@ impl Drop for Kill<'_> {
         let _ = self.0.wait();
     }
 }
+
+#[test]
+fn listen_mode_takes_the_connection_qemu_makes() {
+    // The tool first, then QEMU, which connects as a client: no start-up
+    // race. The socket file is gone afterwards.
+    if !crate::qemu::available(crate::qemu::QSD) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("l.sock");
+    let addr = format!("listen:{}", sock.display());
+    let waiting = Cmd::new("qmp-exec")
+        .args(&["-s", &addr, "--timeout", "30", "--json", "query-version"])
+        .spawn();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !sock.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut qsd = std::process::Command::new(crate::qemu::QSD)
+        .args([
+            "--chardev",
+            &format!("socket,id=m,path={},server=off", sock.display()),
+            "--monitor",
+            "chardev=m",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let guard = Kill(&mut qsd);
+    let out = waiting.wait();
+    out.assert_status(0);
+    assert!(out.json()["qemu"]["major"].is_u64(), "{}", out.show());
+    assert!(!sock.exists(), "the socket file was left behind");
+    drop(guard);
+    // Nobody connects: status 4, the socket removed again.
+    let out = Cmd::new("qmp-exec")
+        .args(&["-s", &addr, "--timeout", "0.5", "query-version"])
+        .status(4);
+    out.assert_err(&format!(
+        "qmp-exec: nothing connected to {addr} within 0.5 s (start QEMU with -qmp unix:PATH or \
+         -chardev socket,path=PATH,server=off, without server=on)"
+    ));
+    assert!(!sock.exists());
+    // The fake dials too; two greetings at once (QEMU greets anew when it
+    // reconnects) are negotiated twice.
+    let f = Fake::dial(
+        &sock,
+        vec![
+            Raw([greeting(), greeting()].concat()),
+            expect("qmp_capabilities"),
+            ret(json!({})),
+            expect("qmp_capabilities"),
+            ret(json!({})),
+            expect("query-status"),
+            ret(json!({"status": "running"})),
+            Drain,
+        ],
+    );
+    Cmd::new("qmp-exec")
+        .args(&["-s", &addr, "--timeout", "10", "--json", "query-status"])
+        .ok()
+        .assert_stdout("{\"status\":\"running\"}\n");
+    f.finish();
+    // Something already listens there: said, and left alone.
+    let Some(q) = Qemu::qsd(&[]) else { return };
+    Cmd::new("qmp-exec")
+        .args(&[
+            "-s",
+            &format!("listen:{}", q.sock().display()),
+            "query-version",
+        ])
+        .status(3)
+        .assert_err_has(
+            "qmp-exec: cannot connect to listen:",
+            "something already listens there",
+        );
+    exec(q.sock(), &["query-version"]).ok();
+}

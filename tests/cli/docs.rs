@@ -187,7 +187,7 @@ fn baseline_flags_of_every_binary() {
             _ => &[],
         };
         Cmd::new(bin).args(needs_args).status(2).assert_err(&format!(
-            "{bin}: no monitor address: give -s/--socket ADDR or set QMP_SOCKET (ADDR: PATH, unix:PATH, unix:@NAME, HOST:PORT, tcp:HOST:PORT or [IPV6]:PORT)"
+            "{bin}: no monitor address: give -s/--socket ADDR or set QMP_SOCKET (ADDR: PATH, unix:PATH, unix:@NAME, HOST:PORT, tcp:HOST:PORT, [IPV6]:PORT or listen:ADDR)"
         ));
     }
 }

@@ -77,6 +77,32 @@ impl Fake {
         }
     }
 
+    /// A "server" that connects to a tool listening at `path` (`listen:`),
+    /// once the socket appears (within 30 s), and plays `script`.
+    pub fn dial(path: &Path, script: Vec<Step>) -> Fake {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path.to_path_buf();
+        let target = path.clone();
+        let thread = std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            let stream = loop {
+                match UnixStream::connect(&target) {
+                    Ok(s) => break s,
+                    Err(_) if std::time::Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    Err(e) => return Err(format!("dial {}: {e}", target.display())),
+                }
+            };
+            play(stream, script)
+        });
+        Fake {
+            _dir: dir,
+            path,
+            thread: Some(thread),
+        }
+    }
+
     /// Starts a server that does the handshake, then plays `script`.
     pub fn new(script: Vec<Step>) -> Fake {
         let mut all = handshake();

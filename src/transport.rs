@@ -1,5 +1,7 @@
-//! Opening the socket: Unix or TCP, with a deadline, optionally retrying
-//! while the server is not there yet (`--wait`).
+//! How bytes get to QEMU: connecting to its socket (Unix of any length,
+//! abstract, or TCP), with a deadline, optionally retrying while the server
+//! is not there yet (`--wait`); or listening (`listen:ADDR`) until QEMU
+//! connects to us.
 
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -13,7 +15,7 @@ use socket2::{Domain, SockAddr, Socket, Type};
 
 use crate::address::Address;
 use crate::error::{Error, Phase, Result};
-use crate::wire::{Stream, remaining};
+use crate::wire::{Stream, is_timeout, remaining};
 
 /// An open connection to a monitor.
 #[derive(Debug)]
@@ -60,14 +62,21 @@ impl Stream for Connection {
     }
 }
 
+fn abstract_addr(name: &str) -> io::Result<SockAddr> {
+    let mut bytes = vec![0u8];
+    bytes.extend_from_slice(name.as_bytes());
+    SockAddr::unix(std::ffi::OsStr::from_bytes(&bytes))
+}
+
 fn open_once(address: &Address, left: Duration) -> io::Result<Connection> {
     match address {
         Address::Unix(path) => unix_connect(path),
+        Address::Listen(_) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a listen: address is not connected to",
+        )),
         Address::Abstract(name) => {
-            let mut bytes = vec![0u8];
-            bytes.extend_from_slice(name.as_bytes());
-            let addr = SockAddr::unix(std::ffi::OsStr::from_bytes(&bytes))?;
-            connect_unix_addr(&addr, Path::new("")).map_err(|e| {
+            connect_unix_addr(&abstract_addr(name)?, Path::new("")).map_err(|e| {
                 if e.kind() == io::ErrorKind::ConnectionRefused {
                     io::Error::new(e.kind(), "nothing listens on this abstract socket")
                 } else {
@@ -100,8 +109,15 @@ const SUN_PATH_MAX: usize = 107;
 /// descriptor of its directory (this process's own, so nothing shared is
 /// touched; QEMU listens on such paths through a relative one).
 fn unix_connect(path: &Path) -> io::Result<Connection> {
+    let (addr, _dir) = unix_addr(path)?;
+    connect_unix_addr(&addr, path)
+}
+
+/// The socket address for `path`, and the open directory it goes through
+/// when `path` is too long (keep it open while the address is used).
+fn unix_addr(path: &Path) -> io::Result<(SockAddr, Option<std::fs::File>)> {
     if path.as_os_str().len() <= SUN_PATH_MAX {
-        return connect_unix_addr(&SockAddr::unix(path)?, path);
+        return Ok((SockAddr::unix(path)?, None));
     }
     let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
         return Err(too_long(path));
@@ -118,7 +134,91 @@ fn unix_connect(path: &Path) -> io::Result<Connection> {
     if via.as_os_str().len() > SUN_PATH_MAX {
         return Err(too_long(path));
     }
-    connect_unix_addr(&SockAddr::unix(&via)?, path)
+    Ok((SockAddr::unix(&via)?, Some(dir)))
+}
+
+/// Removes the socket file we bound, however `listen` ends.
+struct Unbind<'a>(Option<&'a Path>);
+
+impl Drop for Unbind<'_> {
+    fn drop(&mut self) {
+        if let Some(path) = self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Binds `inner`, waits until `deadline` for one connection, and takes it;
+/// the socket file is removed again (QEMU has connected, or never will).
+fn listen(inner: &Address, deadline: Instant) -> io::Result<Connection> {
+    let (sock, bound) = match inner {
+        Address::Unix(path) => {
+            // A socket left by an earlier run is replaced (as QEMU does for
+            // server=on); one something listens on, or a file, is not.
+            if std::fs::symlink_metadata(path).is_ok() {
+                match unix_connect(path) {
+                    Ok(_) => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::AddrInUse,
+                            "something already listens there",
+                        ));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                        std::fs::remove_file(path)?;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            let (addr, _dir) = unix_addr(path)?;
+            let sock = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+            sock.bind(&addr)?;
+            (sock, Some(path.as_path()))
+        }
+        Address::Abstract(name) => {
+            let sock = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+            sock.bind(&abstract_addr(name)?)?;
+            (sock, None)
+        }
+        Address::Tcp { host, port } => {
+            let addr = (host.as_str(), *port)
+                .to_socket_addrs()?
+                .next()
+                .ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::NotFound, "host name resolved to nothing")
+                })?;
+            let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+            sock.set_reuse_address(true)?;
+            sock.bind(&addr.into())?;
+            (sock, None)
+        }
+        Address::Listen(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "listen: once is enough",
+            ));
+        }
+    };
+    let _unbind = Unbind(bound);
+    sock.listen(1)?;
+    loop {
+        let left = remaining(deadline).ok_or(io::ErrorKind::TimedOut)?;
+        // accept(2) honours SO_RCVTIMEO on Linux.
+        sock.set_read_timeout(Some(left))?;
+        match sock.accept() {
+            Ok((conn, _)) => {
+                return Ok(match inner {
+                    Address::Tcp { .. } => {
+                        conn.set_tcp_nodelay(true)?;
+                        Connection::Tcp(conn.into())
+                    }
+                    _ => Connection::Unix(conn.into()),
+                });
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if is_timeout(&e) => return Err(io::ErrorKind::TimedOut.into()),
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 fn too_long(path: &Path) -> io::Error {
@@ -212,6 +312,15 @@ pub(crate) fn open(
         phase,
         after: timeout,
     };
+    if let Address::Listen(inner) = address {
+        return listen(inner, deadline).map_err(|source| match source.kind() {
+            io::ErrorKind::TimedOut => timed_out(Phase::Listen),
+            _ => Error::Connect {
+                address: address.to_string(),
+                source,
+            },
+        });
+    }
     loop {
         let left = remaining(deadline).ok_or_else(|| timed_out(Phase::Connect))?;
         let last = match open_once(address, left) {
