@@ -11,6 +11,7 @@ complete -c qmp-exec -l event-timeout -d 'Seconds allowed for the awaited events
 complete -c qmp-exec -l wait -d 'Retry connecting until the timeout while the socket is missing or refuses (QEMU starting)'
 complete -c qmp-exec -s v -l verbose -d 'Print the wire traffic on stderr ("-> " sent, "<- " received)'
 complete -c qmp-exec -l hmp -d 'Run the words as a human-monitor (HMP) command line (qmp-exec --hmp info status) and print its text; HMP errors fail'
+complete -c qmp-exec -l oob -d 'Send the command out of band (exec-oob), ahead of in-band commands QEMU is still running (migrate-pause, migrate-recover)'
 complete -c qmp-exec -l batch -d 'Read newline-delimited JSON commands from stdin and print one reply per line; commands with side effects wait for every earlier reply'
 complete -c qmp-exec -l keep-going -d 'With --batch: go on after an error reply or an invalid line (everything pipelined)'
 complete -c qmp-exec -l with-events -d 'With --batch: print the events that arrive as JSON lines too, in order of arrival among the replies'

@@ -92,6 +92,7 @@ pub trait Pipeline {
 struct InFlight {
     command: String,
     bytes: usize,
+    oob: bool,
 }
 
 /// A synchronous QMP client in command mode.
@@ -124,6 +125,10 @@ pub struct Client<S: Stream = Connection> {
 /// session had started; its reply is taken by the client, not the caller.
 const RENEGOTIATE_ID: &str = "qmp-tools:renegotiate";
 
+/// The id of an out-of-band request (QMP requires one). One is outstanding
+/// at a time: the client sends an `exec-oob` only when no reply is awaited.
+const OOB_ID: &str = "qmp-tools:oob";
+
 /// Appends one compact request to `out`. Compact matters: QEMU reads
 /// requests one byte per system call, ~4-5 us per byte.
 fn encode_into(
@@ -132,7 +137,11 @@ fn encode_into(
     arguments: Option<&Map<String, Value>>,
     id: Option<&str>,
 ) {
-    out.extend_from_slice(b"{\"execute\":");
+    if id == Some(OOB_ID) {
+        out.extend_from_slice(b"{\"exec-oob\":");
+    } else {
+        out.extend_from_slice(b"{\"execute\":");
+    }
     // Serializing a str or a Map into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, command);
     if let Some(args) = arguments.filter(|a| !a.is_empty()) {
@@ -347,7 +356,29 @@ impl<S: Stream> Client<S> {
     /// # Errors
     /// As [`Client::execute`].
     pub fn execute_request(&mut self, request: &Request) -> Result<Value> {
-        self.execute(&request.command, request.arguments.as_ref())
+        self.send(request)?.into_result().map_err(Error::Qmp)
+    }
+
+    /// Runs a [`Request`], in band or out of band, and returns the whole
+    /// reply, error replies included.
+    ///
+    /// # Errors
+    /// As [`Client::request`]; [`Error::NoOob`] (nothing sent) for an
+    /// out-of-band request when `oob` was not negotiated.
+    pub fn send(&mut self, request: &Request) -> Result<Reply> {
+        if !request.oob {
+            return self.request(&request.command, request.arguments.as_ref());
+        }
+        if !self.oob {
+            return Err(Error::NoOob {
+                command: request.command.clone(),
+            });
+        }
+        self.out.clear();
+        self.encode_request(request);
+        let deadline = deadline_after(self.timeout);
+        self.flush(deadline, &request.command)?;
+        self.read_reply(deadline, &request.command, true)
     }
 
     /// Runs `command` and returns the whole reply, error replies included.
@@ -363,7 +394,7 @@ impl<S: Stream> Client<S> {
         self.encode(command, arguments);
         let deadline = deadline_after(self.timeout);
         self.flush(deadline, command)?;
-        self.read_reply(deadline, command)
+        self.read_reply(deadline, command, false)
     }
 
     /// Sends many requests over this connection without waiting for each
@@ -383,20 +414,44 @@ impl<S: Stream> Client<S> {
         let mut inflight_bytes = 0;
         let mut sending = true;
         let mut index = 0;
+        // An out-of-band request waits until no reply is awaited: its reply
+        // could overtake theirs, and replies are matched by order.
+        let mut held: Option<Request> = None;
         loop {
             if sending && inflight_bytes <= WINDOW / 2 {
                 self.out.clear();
                 while inflight.is_empty() || inflight_bytes + self.out.len() < WINDOW {
-                    let Some(req) = pipeline.next_request(inflight.is_empty()) else {
-                        break;
+                    let req = match held.take() {
+                        Some(req) if inflight.is_empty() && self.out.is_empty() => req,
+                        Some(req) => {
+                            held = Some(req);
+                            break;
+                        }
+                        None => match pipeline.next_request(inflight.is_empty()) {
+                            Some(req) => req,
+                            None => break,
+                        },
                     };
+                    if req.oob && !self.oob {
+                        return Err(Error::NoOob {
+                            command: req.command,
+                        });
+                    }
+                    if req.oob && !(inflight.is_empty() && self.out.is_empty()) {
+                        held = Some(req);
+                        break;
+                    }
                     let before = self.out.len();
-                    self.encode(&req.command, req.arguments.as_ref());
+                    self.encode_request(&req);
                     let bytes = self.out.len() - before;
                     inflight.push_back(InFlight {
                         command: req.command,
                         bytes,
+                        oob: req.oob,
                     });
+                    if req.oob {
+                        break;
+                    }
                 }
                 if !self.out.is_empty() {
                     inflight_bytes += self.out.len();
@@ -408,11 +463,14 @@ impl<S: Stream> Client<S> {
                 }
             }
             let Some(front) = inflight.front() else {
+                if held.is_some() && sending {
+                    continue;
+                }
                 return Ok(());
             };
-            let bytes = front.bytes;
+            let (bytes, oob) = (front.bytes, front.oob);
             let command = front.command.clone();
-            let reply = self.read_reply(deadline_after(self.timeout), &command)?;
+            let reply = self.read_reply(deadline_after(self.timeout), &command, oob)?;
             inflight.pop_front();
             inflight_bytes -= bytes;
             if !self.events.is_empty() {
@@ -482,6 +540,21 @@ impl<S: Stream> Client<S> {
     /// Takes the events queued so far, oldest first, without reading.
     pub fn take_events(&mut self) -> impl Iterator<Item = Event> + '_ {
         self.events.drain(..)
+    }
+
+    /// Appends one compact request to `self.out`, out of band if it says so.
+    fn encode_request(&mut self, request: &Request) {
+        let start = self.out.len();
+        let id = request.oob.then_some(OOB_ID);
+        encode_into(
+            &mut self.out,
+            &request.command,
+            request.arguments.as_ref(),
+            id,
+        );
+        if let Some(t) = &self.trace {
+            t.trace(Direction::Sent, &self.out[start..]);
+        }
     }
 
     /// Appends one compact request to `self.out`.
@@ -604,8 +677,9 @@ impl<S: Stream> Client<S> {
         Ok(())
     }
 
-    /// Reads until the reply to `command`, queueing events.
-    fn read_reply(&mut self, deadline: Instant, command: &str) -> Result<Reply> {
+    /// Reads until the reply to `command` (sent out of band if `oob`: its
+    /// reply carries [`OOB_ID`]), queueing events.
+    fn read_reply(&mut self, deadline: Instant, command: &str, oob: bool) -> Result<Reply> {
         loop {
             let what = || format!("the reply to '{command}'");
             let msg = self
@@ -615,10 +689,23 @@ impl<S: Stream> Client<S> {
             match self.incoming(msg)? {
                 None => {}
                 Some(Incoming::Event(e)) => self.keep(e, &what())?,
+                Some(Incoming::Reply(r))
+                    if oob && r.message().get("id").and_then(Value::as_str) == Some(OOB_ID) =>
+                {
+                    let mut message = r.into_message();
+                    message.shift_remove("id");
+                    return Ok(Reply::from_message(message));
+                }
                 Some(Incoming::Reply(r)) if r.message().contains_key("id") => {
                     return Err(Error::Protocol {
                         expected: what(),
                         got: format!("a reply with an id we never sent: {}", r.snippet()),
+                    });
+                }
+                Some(Incoming::Reply(r)) if oob => {
+                    return Err(Error::Protocol {
+                        expected: format!("{} (sent out of band, with an id)", what()),
+                        got: format!("a reply without an id: {}", r.snippet()),
                     });
                 }
                 Some(Incoming::Reply(r)) => return Ok(r),

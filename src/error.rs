@@ -154,6 +154,12 @@ pub enum Error {
         /// a handful).
         candidates: Vec<String>,
     },
+    /// An out-of-band command for a server that offers no `oob` capability
+    /// (nothing was sent).
+    NoOob {
+        /// The command.
+        command: String,
+    },
     /// The server answered with an error reply.
     Qmp(QmpError),
 }
@@ -276,6 +282,11 @@ impl fmt::Display for Error {
                 f,
                 "partial path '{path}' is ambiguous: it matches {} (give the whole path)",
                 candidates.join(", ")
+            ),
+            Error::NoOob { command } => write!(
+                f,
+                "cannot send '{command}' out of band: the server offers no 'oob' capability \
+                 (its greeting lists none); send it in band, without --oob or exec-oob"
             ),
             Error::Qmp(e) => e.fmt(f),
         }

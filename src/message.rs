@@ -59,6 +59,11 @@ pub struct Request {
     pub command: String,
     /// The arguments object; `None` (or empty) sends none.
     pub arguments: Option<Map<String, Value>>,
+    /// Send it out of band (`exec-oob`, QMP spec 2.3.1): QEMU runs it at
+    /// once, ahead of in-band commands still queued. Needs the `oob`
+    /// capability, which the client negotiates when [`crate::Options::oob`]
+    /// asks for it.
+    pub oob: bool,
 }
 
 impl Request {
@@ -67,14 +72,22 @@ impl Request {
         Request {
             command: command.into(),
             arguments,
+            oob: false,
         }
+    }
+
+    /// The same request, to be sent out of band (`exec-oob`).
+    pub fn out_of_band(mut self) -> Self {
+        self.oob = true;
+        self
     }
 }
 
 /// Reads a whole request written as JSON, `{"execute": NAME, "arguments":
-/// {...}, "id": ANY}` (a `--batch` line, or `qmp-exec '{...}'`): the request
-/// and the caller's id, which the client does not send (it matches replies
-/// by order) but the caller may put back on the reply.
+/// {...}, "id": ANY}` or `{"exec-oob": NAME, ...}` (a `--batch` line, or
+/// `qmp-exec '{...}'`): the request and the caller's id, which the client
+/// does not send (it matches replies by order, and tags an out-of-band
+/// request with an id of its own) but the caller may put back on the reply.
 ///
 /// # Errors
 /// A message naming what is wrong: not JSON, not an object, a member of
@@ -87,9 +100,18 @@ pub fn parse_request(text: &str) -> Result<(Request, Option<Value>), String> {
     let mut command = None;
     let mut arguments = None;
     let mut id = None;
+    let mut oob = false;
     for (k, v) in msg {
         match (k.as_str(), v) {
+            ("execute" | "exec-oob", _) if command.is_some() => {
+                return Err("\"execute\" and \"exec-oob\" do not go together".into());
+            }
             ("execute", Value::String(s)) => command = Some(s),
+            ("exec-oob", Value::String(s)) => {
+                command = Some(s);
+                oob = true;
+            }
+            ("exec-oob", _) => return Err("\"exec-oob\" must be a string".into()),
             ("arguments", Value::Object(a)) => arguments = Some(a),
             ("id", v) => id = Some(v),
             ("execute", _) => return Err("\"execute\" must be a string".into()),
@@ -97,8 +119,9 @@ pub fn parse_request(text: &str) -> Result<(Request, Option<Value>), String> {
             (k, _) => return Err(format!("unexpected member \"{k}\"")),
         }
     }
-    let command = command.ok_or("missing \"execute\"")?;
-    Ok((Request::new(command, arguments), id))
+    let command = command.ok_or("missing \"execute\" (or \"exec-oob\")")?;
+    let request = Request::new(command, arguments);
+    Ok((if oob { request.out_of_band() } else { request }, id))
 }
 
 /// Whether `command` only reads: the queries (`query-*`, `x-query-*`) and
@@ -165,6 +188,10 @@ impl Reply {
 
     pub(crate) fn snippet(&self) -> String {
         message_snippet(&self.message)
+    }
+
+    pub(crate) fn from_message(message: Map<String, Value>) -> Self {
+        Reply { message }
     }
 }
 

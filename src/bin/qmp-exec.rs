@@ -42,6 +42,9 @@ struct Args {
     /// Run the words as a human-monitor (HMP) command line (qmp-exec --hmp info status) and print its text; HMP errors fail
     #[arg(long, conflicts_with = "batch")]
     hmp: bool,
+    /// Send the command out of band (exec-oob), ahead of in-band commands QEMU is still running (migrate-pause, migrate-recover)
+    #[arg(long, conflicts_with_all = ["batch", "hmp"])]
+    oob: bool,
     /// With --hmp: run the command on this CPU (as HMP's 'cpu N')
     #[arg(long, value_name = "N", requires = "hmp")]
     cpu_index: Option<u64>,
@@ -140,8 +143,15 @@ fn run(args: Args) -> RunResult {
         items = given;
         Request::new(command, Some(arguments))
     };
-    let mut client = args.conn.connect(false, !args.events.event.is_empty())?;
-    let reply = client.request(&request.command, request.arguments.as_ref())?;
+    let request = if args.oob {
+        request.out_of_band()
+    } else {
+        request
+    };
+    let mut client = args
+        .conn
+        .connect(request.oob, !args.events.event.is_empty())?;
+    let reply = client.send(&request)?;
     if args.raw {
         // A message is always printed as JSON, with the caller's own id.
         let format = if format == Format::Plain {

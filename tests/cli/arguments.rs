@@ -619,3 +619,50 @@ fn listen_mode_takes_the_connection_qemu_makes() {
         );
     exec(q.sock(), &["query-version"]).ok();
 }
+
+#[test]
+fn out_of_band_commands() {
+    let Some(q) = Qemu::system(&[]) else { return };
+    // Only a command that arrived as exec-oob draws this answer: it proves
+    // the path (query-status has no allow-oob).
+    exec(q.sock(), &["--oob", "query-status"])
+        .status(1)
+        .assert_err("qmp-exec: GenericError: The command query-status does not support OOB");
+    exec(q.sock(), &["query-status"]).ok();
+    // exec-oob lines in a batch, sent when no reply is awaited; their ids
+    // are the caller's.
+    let out = exec(q.sock(), &["--batch", "--keep-going"])
+        .stdin(
+            "{\"execute\":\"query-status\",\"id\":1}\n{\"exec-oob\":\"query-status\",\"id\":2}\n\
+             {\"execute\":\"query-status\",\"id\":3}\n",
+        )
+        .status(1);
+    let lines: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{}", out.show());
+    assert_eq!(lines[1]["id"], 2);
+    assert_eq!(
+        lines[1]["error"]["desc"],
+        "The command query-status does not support OOB"
+    );
+    assert!(lines[0]["return"].is_object() && lines[2]["return"].is_object());
+    // A server without the oob capability: said before anything is sent.
+    let greeting = b"{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 1, \"major\": 2}, \"package\": \"\"}, \"capabilities\": []}}\r\n";
+    let f = Fake::raw(vec![
+        Raw(greeting.to_vec()),
+        Expect("qmp_capabilities", None),
+        ret(json!({})),
+        Silence(Duration::from_millis(300)),
+        Drain,
+    ]);
+    exec(f.path(), &["--oob", "migrate-pause"])
+        .status(2)
+        .assert_err(
+            "qmp-exec: cannot send 'migrate-pause' out of band: the server offers no 'oob' \
+             capability (its greeting lists none); send it in band, without --oob or exec-oob",
+        );
+    f.finish();
+}
