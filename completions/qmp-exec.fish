@@ -2,6 +2,7 @@ complete -c qmp-exec -s s -l socket -d 'Monitor address: a Unix socket PATH, uni
 complete -c qmp-exec -l timeout -d 'Seconds allowed for connecting plus the handshake, and for each reply (\'none\': no limit) [default: 10]' -r
 complete -c qmp-exec -l max-message -d 'Largest message accepted from the server, in bytes' -r
 complete -c qmp-exec -l args -d 'The whole arguments object as JSON (\'-\' reads it from stdin); items are added to it and override its keys' -r
+complete -c qmp-exec -l pass-fd -d 'Pass inherited file descriptor N with the command (SCM_RIGHTS; repeatable), for getfd and add-fd: --pass-fd 3 3<>disk.img' -r
 complete -c qmp-exec -l cpu-index -d 'With --hmp: run the command on this CPU (as HMP\'s \'cpu N\')' -r
 complete -c qmp-exec -s e -l event -d 'Wait for events named NAME (repeatable; shell globs such as \'BLOCK_JOB_*\')' -r
 complete -c qmp-exec -s m -l match -d 'Only events whose data meets COND: PATH=VALUE (PATH dotted; a string matches VALUE as text), PATH (present) or !PATH (absent); repeatable, all must hold' -r

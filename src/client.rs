@@ -359,6 +359,51 @@ impl<S: Stream> Client<S> {
         self.send(request)?.into_result().map_err(Error::Qmp)
     }
 
+    /// Runs a [`Request`] with the descriptors `fds` attached to its message
+    /// (SCM_RIGHTS), as `getfd` and `add-fd` need; never pipelined, since
+    /// QEMU closes descriptors of an earlier message that were not used.
+    ///
+    /// # Errors
+    /// As [`Client::send`]; [`Error::NoFdPassing`] (nothing sent) when the
+    /// connection is not a Unix socket.
+    pub fn send_with_fds(
+        &mut self,
+        request: &Request,
+        fds: &[std::os::fd::RawFd],
+    ) -> Result<Reply> {
+        if fds.is_empty() {
+            return self.send(request);
+        }
+        let Some(sock) = self.stream.unix_fd() else {
+            return Err(Error::NoFdPassing {
+                command: request.command.clone(),
+            });
+        };
+        if request.oob && !self.oob {
+            return Err(Error::NoOob {
+                command: request.command.clone(),
+            });
+        }
+        self.out.clear();
+        self.encode_request(request);
+        let deadline = deadline_after(self.timeout);
+        let lost = |source| Error::Io {
+            doing: format!("sending '{}' with its descriptors", request.command),
+            source,
+        };
+        let left = remaining(deadline).unwrap_or(Duration::from_millis(1));
+        self.stream.set_write_timeout(Some(left)).map_err(lost)?;
+        let out = std::mem::take(&mut self.out);
+        let sent = crate::fdpass::send_with_fds(sock, &out, fds);
+        let result = match sent {
+            Ok(n) => self.write_bytes(&out[n..], deadline, &request.command),
+            Err(e) => Err(lost(e)),
+        };
+        self.out = out;
+        result?;
+        self.read_reply(deadline, &request.command, request.oob)
+    }
+
     /// Runs a [`Request`], in band or out of band, and returns the whole
     /// reply, error replies included.
     ///

@@ -154,6 +154,12 @@ pub enum Error {
         /// a handful).
         candidates: Vec<String>,
     },
+    /// Descriptors to pass over a connection that cannot carry them (TCP):
+    /// nothing was sent.
+    NoFdPassing {
+        /// The command.
+        command: String,
+    },
     /// An out-of-band command for a server that offers no `oob` capability
     /// (nothing was sent).
     NoOob {
@@ -282,6 +288,10 @@ impl fmt::Display for Error {
                 f,
                 "partial path '{path}' is ambiguous: it matches {} (give the whole path)",
                 candidates.join(", ")
+            ),
+            Error::NoFdPassing { command } => write!(
+                f,
+                "cannot pass file descriptors with '{command}': only a Unix socket carries them"
             ),
             Error::NoOob { command } => write!(
                 f,

@@ -60,6 +60,12 @@ impl Stream for Connection {
             Connection::Tcp(s) => s.set_write_timeout(t),
         }
     }
+    fn unix_fd(&self) -> Option<std::os::fd::RawFd> {
+        match self {
+            Connection::Unix(s) => Some(s.as_raw_fd()),
+            Connection::Tcp(_) => None,
+        }
+    }
 }
 
 fn abstract_addr(name: &str) -> io::Result<SockAddr> {

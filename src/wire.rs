@@ -48,6 +48,11 @@ pub trait Stream: Read + io::Write {
     /// # Errors
     /// As `set_write_timeout` of the socket.
     fn set_write_timeout(&mut self, timeout: Option<std::time::Duration>) -> io::Result<()>;
+    /// The descriptor of a Unix socket (for passing descriptors, or to
+    /// `poll` it); `None` for anything else.
+    fn unix_fd(&self) -> Option<std::os::fd::RawFd> {
+        None
+    }
 }
 
 impl Stream for std::os::unix::net::UnixStream {
@@ -56,6 +61,9 @@ impl Stream for std::os::unix::net::UnixStream {
     }
     fn set_write_timeout(&mut self, t: Option<std::time::Duration>) -> io::Result<()> {
         std::os::unix::net::UnixStream::set_write_timeout(self, t)
+    }
+    fn unix_fd(&self) -> Option<std::os::fd::RawFd> {
+        Some(std::os::fd::AsRawFd::as_raw_fd(self))
     }
 }
 

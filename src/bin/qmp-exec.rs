@@ -45,6 +45,9 @@ struct Args {
     /// Send the command out of band (exec-oob), ahead of in-band commands QEMU is still running (migrate-pause, migrate-recover)
     #[arg(long, conflicts_with_all = ["batch", "hmp"])]
     oob: bool,
+    /// Pass inherited file descriptor N with the command (SCM_RIGHTS; repeatable), for getfd and add-fd: --pass-fd 3 3<>disk.img
+    #[arg(long, value_name = "N", conflicts_with = "batch")]
+    pass_fd: Vec<i32>,
     /// With --hmp: run the command on this CPU (as HMP's 'cpu N')
     #[arg(long, value_name = "N", requires = "hmp")]
     cpu_index: Option<u64>,
@@ -148,10 +151,21 @@ fn run(args: Args) -> RunResult {
     } else {
         request
     };
+    if args.pass_fd.len() > qmp::MAX_FDS {
+        let msg = format!("at most {} --pass-fd in one command", qmp::MAX_FDS);
+        return Err(UsageError(msg).into());
+    }
+    if let Some(fd) = args.pass_fd.iter().find(|&&fd| !qmp::fd_is_open(fd)) {
+        let msg = format!(
+            "--pass-fd {fd}: descriptor {fd} is not open (open it in the shell: \
+             qmp-exec ... --pass-fd {fd} {fd}<>FILE)"
+        );
+        return Err(UsageError(msg).into());
+    }
     let mut client = args
         .conn
         .connect(request.oob, !args.events.event.is_empty())?;
-    let reply = client.send(&request)?;
+    let reply = client.send_with_fds(&request, &args.pass_fd)?;
     if args.raw {
         // A message is always printed as JSON, with the caller's own id.
         let format = if format == Format::Plain {
@@ -166,6 +180,14 @@ fn run(args: Args) -> RunResult {
         qmp::cli::print(&Value::Object(msg), format)?;
     }
     let value = match reply.into_result() {
+        Err(e) if !args.pass_fd.is_empty() && e.class == "CommandNotFound" => {
+            let msg = format!(
+                "{e} (this server takes no file descriptors: qemu-storage-daemon has neither \
+                 getfd nor add-fd; qemu-system has both)"
+            );
+            qmp::cli::report("qmp-exec", &msg);
+            return Ok(Status::Failed);
+        }
         Err(e) if args.hmp && e.class == "CommandNotFound" => {
             let msg = "this server has no human monitor: HMP needs qemu-system-* \
                        (qemu-storage-daemon has none)";

@@ -56,7 +56,10 @@ impl Status {
     /// The status for a library error.
     pub fn of(err: &Error) -> Status {
         match err {
-            Error::Address { .. } | Error::Item { .. } | Error::NoOob { .. } => Status::Usage,
+            Error::Address { .. }
+            | Error::Item { .. }
+            | Error::NoOob { .. }
+            | Error::NoFdPassing { .. } => Status::Usage,
             Error::Connect { .. } | Error::Closed { .. } | Error::Io { .. } => Status::Connection,
             Error::Protocol { .. } | Error::Busy { .. } | Error::NotQmp { .. } => {
                 Status::Connection

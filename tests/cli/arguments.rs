@@ -666,3 +666,172 @@ fn out_of_band_commands() {
         );
     f.finish();
 }
+
+#[test]
+fn file_descriptors_pass_with_the_command() {
+    let Some(q) = Qemu::system(&[]) else { return };
+    let img = q.path("disk.img");
+    std::fs::write(&img, vec![0u8; 1 << 20]).unwrap();
+    // The shell opens descriptor 3; qmp-exec passes it; QEMU's fd set then
+    // opens the disk as /dev/fdset/1.
+    let script = format!(
+        "exec 3<>{img}; {exec} -s {sock} --json add-fd fdset-id:=1 --pass-fd 3 && \
+         {exec} -s {sock} getfd fdname=spare --pass-fd 3",
+        img = img.display(),
+        exec = crate::util::bin("qmp-exec"),
+        sock = q.sock().display()
+    );
+    let out = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .env_remove("QMP_SOCKET")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    let added: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(added["fdset-id"], 1, "{stdout}");
+    exec(
+        q.sock(),
+        &[
+            "blockdev-add",
+            "driver=raw",
+            "node-name=d0",
+            "file.driver=file",
+            "file.filename=/dev/fdset/1",
+        ],
+    )
+    .ok();
+    let nodes = exec(q.sock(), &["--json", "query-named-block-nodes"])
+        .ok()
+        .json();
+    assert!(
+        nodes
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["node-name"] == "d0"),
+        "{nodes}"
+    );
+    // A descriptor that is not open, and a server that takes none.
+    exec(q.sock(), &["add-fd", "--pass-fd", "97"])
+        .status(2)
+        .assert_err(
+            "qmp-exec: --pass-fd 97: descriptor 97 is not open (open it in the shell: \
+             qmp-exec ... --pass-fd 97 97<>FILE)",
+        );
+    let Some(d) = Qemu::qsd(&[]) else { return };
+    exec(d.sock(), &["add-fd", "--pass-fd", "2"])
+        .status(1)
+        .assert_err(
+            "qmp-exec: CommandNotFound: The command add-fd has not been found (this server takes \
+             no file descriptors: qemu-storage-daemon has neither getfd nor add-fd; qemu-system \
+             has both)",
+        );
+}
+
+/// Reads one JSON object a byte at a time (requests end with '}', and the
+/// ones read here hold no braces in strings).
+fn read_object(s: &mut std::os::unix::net::UnixStream) -> Vec<u8> {
+    use std::io::Read;
+    let (mut out, mut depth, mut byte) = (Vec::new(), 0, [0u8; 1]);
+    while s.read_exact(&mut byte).is_ok() {
+        out.push(byte[0]);
+        match byte[0] {
+            b'{' => depth += 1,
+            b'}' => {
+                depth -= 1;
+                if depth == 0 {
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// recvmsg with room for descriptors: the bytes and the descriptors that
+/// came with them.
+fn recv_with_fds(sock: std::os::fd::RawFd) -> (Vec<u8>, Vec<std::os::fd::RawFd>) {
+    let mut buf = vec![0u8; 4096];
+    let mut control = vec![0u64; 64];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr() as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    let mut fds = Vec::new();
+    // SAFETY: the msghdr points at the two buffers above, which outlive
+    // the call; the kernel fills at most their sizes; CMSG_* walk the
+    // control data the kernel wrote.
+    let n = unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+        msg.msg_controllen = (control.len() * 8) as _;
+        let n = libc::recvmsg(sock, &mut msg, 0);
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                let len = (*cmsg).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
+                let data = libc::CMSG_DATA(cmsg) as *const std::os::fd::RawFd;
+                for i in 0..len / std::mem::size_of::<std::os::fd::RawFd>() {
+                    fds.push(*data.add(i));
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+        n
+    };
+    buf.truncate(n.max(0) as usize);
+    (buf, fds)
+}
+
+#[test]
+fn the_descriptors_arrive_with_the_command_s_message() {
+    use std::io::{Read, Write};
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("fd.sock");
+    let (a, b) = (dir.path().join("a.txt"), dir.path().join("b.txt"));
+    std::fs::write(&a, "first").unwrap();
+    std::fs::write(&b, "second").unwrap();
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.write_all(&greeting()).unwrap();
+        read_object(&mut s);
+        s.write_all(b"{\"return\": {}}\r\n").unwrap();
+        let (bytes, fds) = recv_with_fds(s.as_raw_fd());
+        s.write_all(b"{\"return\": {}}\r\n").unwrap();
+        let texts: Vec<String> = fds
+            .iter()
+            .map(|&fd| {
+                // SAFETY: the kernel just gave us this descriptor; we own it.
+                let mut f = unsafe { std::fs::File::from_raw_fd(fd) };
+                let mut t = String::new();
+                f.read_to_string(&mut t).unwrap();
+                t
+            })
+            .collect();
+        (String::from_utf8_lossy(&bytes).into_owned(), texts)
+    });
+    let script = format!(
+        "exec 3<{} 4<{}; {} -s {} getfd fdname=x --pass-fd 3 --pass-fd 4",
+        a.display(),
+        b.display(),
+        crate::util::bin("qmp-exec"),
+        sock.display()
+    );
+    let out = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let (request, texts) = server.join().unwrap();
+    assert_eq!(
+        request, "{\"execute\":\"getfd\",\"arguments\":{\"fdname\":\"x\"}}",
+        "the descriptors came with the command's own bytes"
+    );
+    assert_eq!(texts, ["first", "second"]);
+}
