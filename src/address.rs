@@ -20,6 +20,7 @@ use crate::error::Error;
 /// | `[IPV6]:PORT` | `[::1]:4444`, `tcp:[::1]:4444` |
 /// | `listen:ADDR` | `listen:/tmp/vm1.qmp`, `listen:localhost:4444`: bind there and wait for QEMU to connect |
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Address {
     /// A Unix domain socket. Any length: a path longer than a socket
     /// address holds (107 bytes) is reached through its directory.

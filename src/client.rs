@@ -577,7 +577,12 @@ impl<S: Stream> Client<S> {
                     }
                 },
                 Err(ReadError::Timeout { .. }) => return Ok(None),
-                Err(e) => return Err(self.read_error(e, "an event", |_| Phase::Event)),
+                // A timeout is Ok(None) above: no phase is ever needed here.
+                Err(e) => {
+                    return Err(
+                        self.read_error(e, "an event", |_| Phase::Events { seen: 0, wanted: 1 })
+                    );
+                }
             }
         }
     }

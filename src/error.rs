@@ -33,6 +33,7 @@ impl std::error::Error for QmpError {}
 
 /// What the client was doing when a deadline passed.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Phase {
     /// Establishing the connection.
     Connect,
@@ -47,8 +48,6 @@ pub enum Phase {
     Reply(String),
     /// Writing a command the server would not read.
     Send(String),
-    /// Waiting for an event.
-    Event,
     /// Waiting for a number of matching events.
     Events {
         /// How many matched.
@@ -64,6 +63,7 @@ pub enum Phase {
 /// one, is reachable through [`std::error::Error::source`] and is not repeated
 /// in the message (`qmp::cli::one_line` prints the whole chain).
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Error {
     /// The address fits none of the accepted forms.
     Address {
@@ -230,7 +230,6 @@ impl fmt::Display for Error {
                     "could not send '{cmd}' within {}: the server is not reading",
                     secs(*after)
                 ),
-                Phase::Event => write!(f, "no event within {}", secs(*after)),
                 Phase::Events { seen, wanted } => write!(
                     f,
                     "timed out after {}: {seen} of {wanted} matching event{} arrived",

@@ -61,6 +61,7 @@ pub struct Condition {
 
 /// What a [`Condition`] asks of the member at its path.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Test {
     /// Equal to the text as written, or to it parsed as JSON (if it parses).
     Equals(String, Option<Value>),
@@ -227,6 +228,7 @@ impl FromStr for Filter {
 
 /// How a wait ended without an error.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Outcome {
     /// The wanted number of matching events arrived.
     Done,

@@ -8,6 +8,7 @@ use crate::items::Item;
 
 /// What QEMU wanted instead of the value it got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Wanted {
     /// An integer or a number.
     Number,
@@ -48,7 +49,10 @@ pub fn for_items(desc: &str, items: &[Item]) -> Option<String> {
     let (key, wanted) = wants_other_type(desc)?;
     let item = items.iter().rev().find(|i| i.path.join(".") == key)?;
     let written = &item.key;
-    match (wanted, &item.value) {
+    let crate::items::ItemValue::Given(value) = &item.value else {
+        return None; // from a file: no form to suggest
+    };
+    match (wanted, value) {
         (Wanted::Number, Value::String(text)) => {
             let n = if serde_json::from_str::<Value>(text).is_ok_and(|v| v.is_number()) {
                 text.as_str()

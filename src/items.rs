@@ -29,8 +29,47 @@ pub struct Item {
     pub key: String,
     /// The key, split at unescaped dots.
     pub path: Vec<String>,
-    /// The value to send.
-    pub value: Value,
+    /// The value to send, or the file it is in.
+    pub value: ItemValue,
+}
+
+/// An item's value: given on the command line, or in a file that is read
+/// when the arguments are built ([`build_arguments`]), not when the item is
+/// parsed (so parsing is pure: completion can parse as the user types).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ItemValue {
+    /// The value itself.
+    Given(Value),
+    /// `key=@FILE` (`json: false`, the file's text) or `key:=@FILE` (the
+    /// JSON value in the file).
+    File {
+        /// The file's path as written.
+        path: String,
+        /// Whether the file holds JSON.
+        json: bool,
+    },
+}
+
+impl Item {
+    /// The value to send: the given one, or the file's contents.
+    ///
+    /// # Errors
+    /// [`Error::Item`] quoting the item for an unreadable file, one over
+    /// 64 MiB, or invalid JSON in it.
+    pub fn resolve(&self) -> Result<Value, Error> {
+        match &self.value {
+            ItemValue::Given(v) => Ok(v.clone()),
+            ItemValue::File { path, json: false } => Ok(Value::String(read_file(&self.raw, path)?)),
+            ItemValue::File { path, json: true } => json_value(&read_file(&self.raw, path)?)
+                .map_err(|e| {
+                    bad(
+                        &self.raw,
+                        e.replacen("invalid JSON", "invalid JSON after ':='", 1),
+                    )
+                }),
+        }
+    }
 }
 
 fn bad(item: &str, reason: impl Into<String>) -> Error {
@@ -45,9 +84,6 @@ fn bad(item: &str, reason: impl Into<String>) -> Error {
 }
 
 fn read_file(item: &str, path: &str) -> Result<String, Error> {
-    if path.is_empty() {
-        return Err(bad(item, "empty file name after '@'"));
-    }
     use std::io::Read;
     let cannot = |e: std::io::Error| bad(item, format!("cannot read '{path}': {e}"));
     let mut text = String::new();
@@ -70,7 +106,8 @@ const MAX_FILE: u64 = crate::wire::DEFAULT_MAX_MESSAGE as u64;
 impl FromStr for Item {
     type Err = Error;
 
-    /// Parses one item; reads the file for the `@file` forms.
+    /// Parses one item (the `@file` forms are read later, by
+    /// [`Item::resolve`]).
     ///
     /// # Errors
     /// [`Error::Item`] quoting the item: no separator, an empty key or key
@@ -126,21 +163,21 @@ impl FromStr for Item {
                 break found;
             }
         };
-        let value = match (json, rest.strip_prefix('@')) {
-            (false, None) => match rest.strip_prefix("\\@") {
-                Some(text) => Value::String(format!("@{text}")),
-                None => Value::String(rest.to_string()),
-            },
-            (false, Some(file)) => Value::String(read_file(s, file)?),
-            (true, file) => {
-                let text = match file {
-                    Some(file) => read_file(s, file)?,
+        let value =
+            match (json, rest.strip_prefix('@')) {
+                (_, Some("")) => return Err(bad(s, "empty file name after '@'")),
+                (_, Some(file)) => ItemValue::File {
+                    path: file.to_string(),
+                    json,
+                },
+                (false, None) => ItemValue::Given(Value::String(match rest.strip_prefix("\\@") {
+                    Some(text) => format!("@{text}"),
                     None => rest.to_string(),
-                };
-                json_value(&text)
-                    .map_err(|e| bad(s, e.replacen("invalid JSON", "invalid JSON after ':='", 1)))?
-            }
-        };
+                })),
+                (true, None) => ItemValue::Given(json_value(rest).map_err(|e| {
+                    bad(s, e.replacen("invalid JSON", "invalid JSON after ':='", 1))
+                })?),
+            };
         let key = &s[..s.len() - rest.len() - if json { 2 } else { 1 }];
         Ok(Item {
             raw: s.to_string(),
@@ -212,9 +249,12 @@ fn big_integer(text: &str) -> Option<&str> {
 /// Builds the arguments object: `base` (from `--args`, or empty) plus
 /// `items`, which override what `base` holds (so `--args` is a template).
 ///
+/// `@file` items are read here.
+///
 /// # Errors
-/// [`Error::Item`] when two items set the same key, or an item nests under
-/// a key that an item set to something other than an object.
+/// [`Error::Item`] when two items set the same key, an item nests under a
+/// key that an item set to something other than an object, or a file
+/// cannot be read.
 pub fn build_arguments(
     base: Map<String, Value>,
     items: &[Item],
@@ -254,7 +294,7 @@ pub fn build_arguments(
                 format!("'{}' is already set", item.path.join(".")),
             ));
         }
-        obj.insert(leaf.clone(), item.value.clone());
+        obj.insert(leaf.clone(), item.resolve()?);
         for depth in 1..=item.path.len() {
             by_items.insert(&item.path[..depth]);
         }
@@ -269,7 +309,7 @@ mod tests {
 
     fn parse(s: &str) -> Result<(Vec<String>, Value), String> {
         s.parse::<Item>()
-            .map(|i| (i.path, i.value))
+            .and_then(|i| Ok((i.path.clone(), i.resolve()?)))
             .map_err(|e| e.to_string())
     }
 

@@ -24,6 +24,7 @@
 #![deny(missing_docs)]
 
 mod address;
+pub mod batch;
 #[cfg(feature = "cli")]
 pub mod cli;
 mod client;
@@ -48,4 +49,4 @@ pub use error::{Error, Phase, QmpError, Result};
 pub use fdpass::{MAX_FDS, is_open as fd_is_open};
 pub use message::{Event, Greeting, Reply, Request, has_no_side_effects, parse_request};
 pub use transport::Connection;
-pub use wire::{Direction, Stream, Tracer, Untimed};
+pub use wire::{Direction, Stream, Tracer};

@@ -155,6 +155,7 @@ pub fn list_request(path: &str) -> Request {
 
 /// What a property's type says about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Kind {
     /// `child<T>`: an object in the composition tree.
     Child,

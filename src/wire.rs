@@ -35,8 +35,7 @@ pub(crate) enum ReadError {
 
 /// Streams whose reads and writes can be bounded in time.
 ///
-/// Implemented for Unix and TCP sockets; wrap any other `Read + Write` in
-/// [`Untimed`] to use it without timeouts (tests, pipes).
+/// Implemented for Unix and TCP sockets, and for [`crate::Connection`].
 pub trait Stream: Read + io::Write {
     /// Bounds the next reads; `None` blocks indefinitely.
     ///
@@ -76,34 +75,6 @@ impl Stream for std::net::TcpStream {
     }
 }
 
-/// Any `Read + Write` as a [`Stream`] whose timeouts are ignored.
-#[derive(Debug)]
-pub struct Untimed<S>(pub S);
-
-impl<S: Read> Read for Untimed<S> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.read(buf)
-    }
-}
-
-impl<S: io::Write> io::Write for Untimed<S> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write(buf)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.0.flush()
-    }
-}
-
-impl<S: Read + io::Write> Stream for Untimed<S> {
-    fn set_read_timeout(&mut self, _: Option<std::time::Duration>) -> io::Result<()> {
-        Ok(())
-    }
-    fn set_write_timeout(&mut self, _: Option<std::time::Duration>) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 /// The instant `after` from now; a timeout too long to represent (no limit,
 /// `Duration::MAX`) gives a deadline a century away.
 pub(crate) fn deadline_after(after: std::time::Duration) -> Instant {
@@ -128,6 +99,7 @@ pub(crate) fn is_timeout(e: &io::Error) -> bool {
 
 /// Which way a traced message went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Direction {
     /// Written to the server.
     Sent,

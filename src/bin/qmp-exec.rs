@@ -1,14 +1,13 @@
 //! qmp-exec: run one QMP command (or a batch) and print the result.
 
-use std::collections::VecDeque;
-use std::io::{self, BufRead, BufWriter, Read, Write};
-use std::sync::mpsc;
+use std::io::{self, BufWriter, Read, Write};
 
 use clap::Parser;
-use qmp::cli::{ConnectOpts, EventOpts, Failure, OutputOpts, RunResult, Status, UsageError};
+use qmp::batch::Batch;
+use qmp::cli::{ConnectOpts, EventOpts, Failure, OutputOpts, RunResult, Status};
 use qmp::items::{Item, build_arguments};
 use qmp::output::Format;
-use qmp::{Event, Pipeline, Reply, Request, has_no_side_effects, parse_request};
+use qmp::{Request, parse_request};
 use serde_json::{Map, Value};
 
 const EXAMPLES: &str = "\
@@ -88,8 +87,8 @@ fn arguments(args: &Args) -> Result<(Map<String, Value>, Vec<Item>), Failure> {
             };
             match qmp::items::json_value(&text) {
                 Ok(Value::Object(m)) => m,
-                Ok(_) => return Err(UsageError("--args must be a JSON object".into()).into()),
-                Err(e) => return Err(UsageError(format!("--args: {e}")).into()),
+                Ok(_) => return Err(Failure::Usage("--args must be a JSON object".into())),
+                Err(e) => return Err(Failure::Usage(format!("--args: {e}"))),
             }
         }
     };
@@ -102,106 +101,110 @@ fn arguments(args: &Args) -> Result<(Map<String, Value>, Vec<Item>), Failure> {
     Ok((built, items))
 }
 
-fn run(args: Args) -> RunResult {
-    if args.events.any() && args.batch {
-        let msg = "waiting for events (-e, -m, -n, --fail-on) does not go with --batch";
-        return Err(UsageError(msg.into()).into());
-    }
-    if args.events.any() && args.events.event.is_empty() {
-        let msg = "-m/--match, -n/--count, --fail-on and --event-timeout need -e/--event NAME";
-        return Err(UsageError(msg.into()).into());
-    }
-    if args.batch {
-        return batch(&args);
-    }
-    let format = args.out.format();
+/// Option combinations clap cannot check.
+fn check(args: &Args) -> Result<(), Failure> {
+    let msg = if args.events.any() && args.batch {
+        "waiting for events (-e, -m, -n, --fail-on) does not go with --batch".to_string()
+    } else if args.events.any() && args.events.event.is_empty() {
+        "-m/--match, -n/--count, --fail-on and --event-timeout need -e/--event NAME".into()
+    } else if args.pass_fd.len() > qmp::MAX_FDS {
+        format!("at most {} --pass-fd in one command", qmp::MAX_FDS)
+    } else if let Some(fd) = args.pass_fd.iter().find(|&&fd| !qmp::fd_is_open(fd)) {
+        format!(
+            "--pass-fd {fd}: descriptor {fd} is not open (open it in the shell: qmp-exec ... \
+             --pass-fd {fd} {fd}<>FILE)"
+        )
+    } else {
+        return Ok(());
+    };
+    Err(Failure::Usage(msg))
+}
+
+/// The request the arguments describe, the items it was built from (for
+/// hints), and the caller's own id (a whole command may carry one).
+fn build(args: &Args) -> Result<(Request, Vec<Item>, Option<Value>), Failure> {
     // clap requires a command unless --batch is given.
     let command = args.command.as_deref().unwrap_or_default();
-    let mut items = Vec::new();
-    let mut id = None;
-    let request = if args.hmp {
+    let (request, items, id) = if args.hmp {
         let mut line = command.to_string();
         for word in &args.items {
             line.push(' ');
             line.push_str(word);
         }
-        qmp::hmp::request(&line, args.cpu_index)
+        (qmp::hmp::request(&line, args.cpu_index), Vec::new(), None)
     } else if command.trim_start().starts_with('{') {
         // A whole message, as virsh qemu-monitor-command takes it.
         if !args.items.is_empty() || args.args.is_some() {
             let msg = "a whole command ('{\"execute\": ...}') takes no items or --args: put \
                        the arguments in its \"arguments\"";
-            return Err(UsageError(msg.into()).into());
+            return Err(Failure::Usage(msg.into()));
         }
-        let (request, given) = parse_request(command)
-            .map_err(|e| UsageError(format!("the command '{command}': {e}")))?;
-        id = given;
-        request
+        let (request, id) = parse_request(command)
+            .map_err(|e| Failure::Usage(format!("the command '{command}': {e}")))?;
+        (request, Vec::new(), id)
     } else {
         if command.contains('=') {
             let msg = format!("'{command}' is an argument, not a command: give the command first");
-            return Err(UsageError(msg).into());
+            return Err(Failure::Usage(msg));
         }
-        let (arguments, given) = arguments(&args)?;
-        items = given;
-        Request::new(command, Some(arguments))
+        let (arguments, items) = arguments(args)?;
+        (Request::new(command, Some(arguments)), items, None)
     };
     let request = if args.oob {
         request.out_of_band()
     } else {
         request
     };
-    if args.pass_fd.len() > qmp::MAX_FDS {
-        let msg = format!("at most {} --pass-fd in one command", qmp::MAX_FDS);
-        return Err(UsageError(msg).into());
+    Ok((request, items, id))
+}
+
+/// An error reply, said with what the user can do about it.
+fn explain(e: qmp::QmpError, args: &Args, items: &[Item]) -> RunResult {
+    let msg = if !args.pass_fd.is_empty() && e.class == "CommandNotFound" {
+        format!(
+            "{e} (this server takes no file descriptors: qemu-storage-daemon has neither getfd \
+             nor add-fd; qemu-system has both)"
+        )
+    } else if args.hmp && e.class == "CommandNotFound" {
+        "this server has no human monitor: HMP needs qemu-system-* (qemu-storage-daemon has \
+         none)"
+            .into()
+    } else if let Some(hint) = qmp::hints::for_items(&e.desc, items) {
+        format!("{e} ({hint})")
+    } else {
+        return Err(qmp::Error::Qmp(e).into());
+    };
+    qmp::cli::report("qmp-exec", &msg);
+    Ok(Status::Failed)
+}
+
+fn run(args: Args) -> RunResult {
+    check(&args)?;
+    if args.batch {
+        return batch(&args);
     }
-    if let Some(fd) = args.pass_fd.iter().find(|&&fd| !qmp::fd_is_open(fd)) {
-        let msg = format!(
-            "--pass-fd {fd}: descriptor {fd} is not open (open it in the shell: \
-             qmp-exec ... --pass-fd {fd} {fd}<>FILE)"
-        );
-        return Err(UsageError(msg).into());
-    }
+    let format = args.out.format();
+    let (request, items, id) = build(&args)?;
     let mut client = args
         .conn
         .connect(request.oob, !args.events.event.is_empty())?;
     let reply = client.send_with_fds(&request, &args.pass_fd)?;
     if args.raw {
         // A message is always printed as JSON, with the caller's own id.
+        let mut msg = reply.message().clone();
+        if let Some(id) = id {
+            msg.insert("id".into(), id);
+        }
         let format = if format == Format::Plain {
             Format::Json
         } else {
             format
         };
-        let mut msg = reply.message().clone();
-        if let Some(id) = &id {
-            msg.insert("id".into(), id.clone());
-        }
         qmp::cli::print(&Value::Object(msg), format)?;
     }
     let value = match reply.into_result() {
-        Err(e) if !args.pass_fd.is_empty() && e.class == "CommandNotFound" => {
-            let msg = format!(
-                "{e} (this server takes no file descriptors: qemu-storage-daemon has neither \
-                 getfd nor add-fd; qemu-system has both)"
-            );
-            qmp::cli::report("qmp-exec", &msg);
-            return Ok(Status::Failed);
-        }
-        Err(e) if args.hmp && e.class == "CommandNotFound" => {
-            let msg = "this server has no human monitor: HMP needs qemu-system-* \
-                       (qemu-storage-daemon has none)";
-            qmp::cli::report("qmp-exec", msg);
-            return Ok(Status::Failed);
-        }
-        Err(e) => match qmp::hints::for_items(&e.desc, &items) {
-            Some(hint) => {
-                qmp::cli::report("qmp-exec", &format!("{e} ({hint})"));
-                return Ok(Status::Failed);
-            }
-            None => return Err(qmp::Error::Qmp(e).into()),
-        },
         Ok(v) => v,
+        Err(e) => return explain(e, &args, &items),
     };
     if args.hmp
         && let Some(text) = value.as_str()
@@ -227,184 +230,27 @@ fn run(args: Args) -> RunResult {
     qmp::cli::await_events("qmp-exec", &mut client, &wait, format != Format::Plain)
 }
 
-/// `--batch`: stdin lines in, one reply per line out, pipelined.
-///
-/// Lines come from a reader thread, so that waiting for the next line never
-/// holds up the replies: a coprocess that writes a command and waits for its
-/// reply before writing the next one works too.
-///
-/// Without `--keep-going` it stops like `set -e`: a command with side effects
-/// is sent only once every earlier reply is in (and was a success, or the
-/// batch has stopped); commands without side effects
-/// ([`has_no_side_effects`]) are sent ahead. After a failure nothing more
-/// is sent or printed.
-struct Batch<W> {
-    lines: mpsc::Receiver<io::Result<String>>,
-    line_no: usize,
-    /// Line number and the caller's own id of each request in flight.
-    pending: VecDeque<(usize, Option<Value>)>,
-    /// A command with side effects, waiting for the replies before it.
-    held: Option<(Request, usize, Option<Value>)>,
-    out: W,
-    keep_going: bool,
-    with_events: bool,
-    stopped: bool,
-    /// The line of the first failure (without --keep-going): nothing after
-    /// it is printed.
-    cutoff: Option<usize>,
-    /// Whether the reply of the cutoff line (or a later one) came.
-    past_cutoff: bool,
-    status: Status,
-    error: Option<io::Error>,
-}
-
-impl<W: Write> Batch<W> {
-    fn fail(&mut self, status: Status, line: usize) {
-        if self.status == Status::Ok {
-            self.status = status;
-        }
-        if !self.keep_going {
-            self.stopped = true;
-            self.cutoff = Some(self.cutoff.map_or(line, |c| c.min(line)));
-        }
-    }
-
-    fn send(&mut self, req: Request, line: usize, id: Option<Value>) -> Option<Request> {
-        self.pending.push_back((line, id));
-        Some(req)
-    }
-
-    fn write_line(&mut self, msg: Map<String, Value>) {
-        if let Err(e) = writeln!(self.out, "{}", Value::Object(msg)) {
-            self.error.get_or_insert(e);
-            self.stopped = true;
-        }
-    }
-}
-
-impl<W: Write> Pipeline for Batch<W> {
-    fn next_request(&mut self, idle: bool) -> Option<Request> {
-        if self.held.is_some() {
-            // Sent once every earlier reply is in; a failure drops it.
-            if self.stopped {
-                self.held = None;
-            }
-            if !idle {
-                return None;
-            }
-            let (req, line, id) = self.held.take()?;
-            return self.send(req, line, id);
-        }
-        while !self.stopped {
-            let next = if idle {
-                // Nothing in flight: show the replies so far, then wait.
-                if let Err(e) = self.out.flush() {
-                    self.error = Some(e);
-                    self.stopped = true;
-                    return None;
-                }
-                self.lines.recv().ok()
-            } else {
-                self.lines.try_recv().ok()
-            };
-            let line = match next? {
-                Ok(l) => l,
-                Err(e) => {
-                    self.error = Some(e);
-                    self.stopped = true;
-                    return None;
-                }
-            };
-            self.line_no += 1;
-            if line.trim().is_empty() {
-                continue;
-            }
-            match parse_request(&line) {
-                Ok((req, id)) if idle || self.keep_going || has_no_side_effects(&req.command) => {
-                    return self.send(req, self.line_no, id);
-                }
-                Ok((req, id)) => {
-                    self.held = Some((req, self.line_no, id));
-                    return None;
-                }
-                Err(why) => {
-                    let msg = format!("stdin line {}: {why}; nothing sent for it", self.line_no);
-                    qmp::cli::report("qmp-exec", &msg);
-                    self.fail(Status::Usage, self.line_no);
-                }
-            }
-        }
-        None
-    }
-
-    fn on_reply(&mut self, _: usize, reply: Reply) -> bool {
-        let (line, id) = self.pending.pop_front().unwrap_or_default();
-        if let Some(cutoff) = self.cutoff {
-            self.past_cutoff |= line >= cutoff;
-            if line > cutoff {
-                // Sent ahead (no side effects) before the failure; the batch
-                // ended there.
-                return false;
-            }
-        }
-        if reply.is_error()
-            && let Err(e) = reply.clone().into_result()
-        {
-            qmp::cli::report("qmp-exec", &format!("stdin line {line}: {e}"));
-            self.fail(Status::Failed, line);
-            self.past_cutoff = true;
-        }
-        let mut msg = reply.into_message();
-        msg.shift_remove("id");
-        if let Some(id) = id {
-            msg.insert("id".into(), id);
-        }
-        self.write_line(msg);
-        !self.stopped
-    }
-
-    fn on_event(&mut self, event: Event) -> Option<Event> {
-        if self.with_events && !self.past_cutoff {
-            self.write_line(event.into_message());
-        }
-        None
-    }
-}
-
+/// `--batch`: stdin lines in, one reply per line out ([`qmp::batch`]).
 fn batch(args: &Args) -> RunResult {
     // Reading starts while the connection is made, so that the first
     // queries can go out together.
-    let (tx, rx) = mpsc::sync_channel(1024);
-    std::thread::spawn(move || {
-        for line in io::stdin().lock().lines() {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let lines = qmp::batch::read_lines(|| io::stdin().lock());
     let mut client = args.conn.connect(true, args.with_events)?;
-    let mut b = Batch {
-        lines: rx,
-        line_no: 0,
-        pending: VecDeque::new(),
-        held: None,
-        out: BufWriter::new(io::stdout().lock()),
-        keep_going: args.keep_going,
-        with_events: args.with_events,
-        stopped: false,
-        cutoff: None,
-        past_cutoff: false,
-        status: Status::Ok,
-        error: None,
-    };
+    let out = BufWriter::new(io::stdout().lock());
+    let report = |msg: &str| qmp::cli::report("qmp-exec", msg);
+    let mut b = Batch::new(lines, out, report, args.keep_going, args.with_events);
     let result = client.pipeline(&mut b);
-    let flushed = b.out.flush();
-    if let Some(e) = b.error {
+    let flushed = b.out().flush();
+    if let Some(e) = b.error.take() {
         return Err(e.into());
     }
     result?;
     flushed?;
-    Ok(b.status)
+    Ok(match b.failure {
+        None => Status::Ok,
+        Some(qmp::batch::Failure::InvalidLine) => Status::Usage,
+        Some(_) => Status::Failed,
+    })
 }
 
 fn main() -> std::process::ExitCode {

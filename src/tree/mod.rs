@@ -13,8 +13,12 @@
 //!   pipelined: the only wait is for each object's `qom-list` reply, since
 //!   what to ask next depends on it.
 
+mod format;
+
 use std::collections::VecDeque;
-use std::io::{self, Write};
+use std::io;
+
+pub use format::{JsonTree, PlainTree};
 
 use serde_json::{Map, Value};
 
@@ -34,145 +38,6 @@ pub trait TreeSink {
     fn end_properties(&mut self, truncated: bool) -> io::Result<()>;
     /// The object and all its descendants are done.
     fn end_object(&mut self) -> io::Result<()>;
-}
-
-/// QEMU's `qom-tree` format: the path; `  name: value (type)` per property,
-/// values as Python prints them; a blank line.
-pub struct PlainTree<W> {
-    out: W,
-    terminal: bool,
-}
-
-impl<W: Write> PlainTree<W> {
-    /// Writes to `out`; `terminal` escapes control characters in values.
-    pub fn new(out: W, terminal: bool) -> Self {
-        PlainTree { out, terminal }
-    }
-
-    /// The writer back (to flush it).
-    pub fn into_inner(self) -> W {
-        self.out
-    }
-
-    fn line(&mut self, mut line: String) -> io::Result<()> {
-        if self.terminal {
-            line = crate::output::sanitize(&line);
-        }
-        line.push('\n');
-        self.out.write_all(line.as_bytes())
-    }
-}
-
-impl<W: Write> TreeSink for PlainTree<W> {
-    fn object(&mut self, path: &str) -> io::Result<()> {
-        self.line(path.to_string())
-    }
-    fn property(&mut self, name: &str, ty: &str, value: Result<&Value, &str>) -> io::Result<()> {
-        self.line(match value {
-            Ok(v) => format!("  {name}: {} ({ty})", crate::pyfmt::py_str(v)),
-            Err(desc) => format!("  {name}: <EXCEPTION: {desc}> ({ty})"),
-        })
-    }
-    fn end_properties(&mut self, _truncated: bool) -> io::Result<()> {
-        writeln!(self.out)
-    }
-    fn end_object(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The tree as one JSON document, streamed:
-/// `{"path": P, "properties": [{"name", "type", "value" | "error"}], "children": [...]}`,
-/// with `"truncated": true` before `children` in an object whose children
-/// the depth limit left out.
-pub struct JsonTree<W> {
-    out: W,
-    terminal: bool,
-    /// Per open object: whether something was written in its current array.
-    open: Vec<bool>,
-    /// Whether the top-level object was written.
-    started: bool,
-}
-
-impl<W: Write> JsonTree<W> {
-    /// Writes to `out`; `terminal` escapes the DEL and C1 characters JSON
-    /// leaves raw.
-    pub fn new(out: W, terminal: bool) -> Self {
-        JsonTree {
-            out,
-            terminal,
-            open: Vec::new(),
-            started: false,
-        }
-    }
-
-    fn emit(&mut self, text: &str) -> io::Result<()> {
-        if self.terminal {
-            self.out
-                .write_all(crate::output::terminal_safe(text, true).as_bytes())
-        } else {
-            self.out.write_all(text.as_bytes())
-        }
-    }
-
-    /// The writer back (to flush it).
-    pub fn into_inner(self) -> W {
-        self.out
-    }
-
-    fn comma(&mut self) -> io::Result<()> {
-        if let Some(first) = self.open.last_mut() {
-            if *first {
-                *first = false;
-            } else {
-                self.out.write_all(b",")?;
-            }
-        }
-        Ok(())
-    }
-}
-
-impl<W: Write> TreeSink for JsonTree<W> {
-    fn object(&mut self, path: &str) -> io::Result<()> {
-        self.comma()?;
-        self.started = true;
-        self.emit(&format!(
-            "{{\"path\":{},\"properties\":[",
-            Value::from(path)
-        ))?;
-        self.open.push(true);
-        Ok(())
-    }
-    fn property(&mut self, name: &str, ty: &str, value: Result<&Value, &str>) -> io::Result<()> {
-        self.comma()?;
-        let mut p = Map::new();
-        p.insert("name".into(), name.into());
-        p.insert("type".into(), ty.into());
-        match value {
-            Ok(v) => p.insert("value".into(), v.clone()),
-            Err(e) => p.insert("error".into(), e.into()),
-        };
-        self.emit(&Value::Object(p).to_string())
-    }
-    fn end_properties(&mut self, truncated: bool) -> io::Result<()> {
-        if truncated {
-            self.out.write_all(b"],\"truncated\":true,\"children\":[")?;
-        } else {
-            self.out.write_all(b"],\"children\":[")?;
-        }
-        if let Some(first) = self.open.last_mut() {
-            *first = true;
-        }
-        Ok(())
-    }
-    fn end_object(&mut self) -> io::Result<()> {
-        self.open.pop();
-        self.out.write_all(b"]}")?;
-        if self.open.is_empty() && self.started {
-            self.out.write_all(b"\n")?;
-        }
-        Ok(())
-    }
 }
 
 /// What a reply in flight is for (per-property strategy), or an output step
@@ -495,5 +360,151 @@ impl<S: TreeSink> Pipeline for TreeWalk<S> {
             return false;
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Records what the walk hands its sink.
+    #[derive(Default)]
+    struct Record(Vec<String>);
+
+    impl TreeSink for Record {
+        fn object(&mut self, path: &str) -> io::Result<()> {
+            self.0.push(format!("object {path}"));
+            Ok(())
+        }
+        fn property(
+            &mut self,
+            name: &str,
+            ty: &str,
+            value: Result<&Value, &str>,
+        ) -> io::Result<()> {
+            self.0.push(match value {
+                Ok(v) => format!("{name} ({ty}) = {v}"),
+                Err(e) => format!("{name} ({ty}) ! {e}"),
+            });
+            Ok(())
+        }
+        fn end_properties(&mut self, truncated: bool) -> io::Result<()> {
+            self.0.push(format!(
+                "end properties{}",
+                if truncated { ", truncated" } else { "" }
+            ));
+            Ok(())
+        }
+        fn end_object(&mut self) -> io::Result<()> {
+            self.0.push("end object".into());
+            Ok(())
+        }
+    }
+
+    fn ok(v: Value) -> Reply {
+        Reply::from_message(json!({ "return": v }).as_object().unwrap().clone())
+    }
+
+    fn err(desc: &str) -> Reply {
+        Reply::from_message(
+            json!({"error": {"class": "GenericError", "desc": desc}})
+                .as_object()
+                .unwrap()
+                .clone(),
+        )
+    }
+
+    /// Drives `walk` as a pipeline would: every request it has, then the
+    /// answer `answer` gives for it, in order.
+    fn drive(walk: &mut TreeWalk<Record>, answer: impl Fn(&Request) -> Reply) -> Vec<String> {
+        let mut asked = Vec::new();
+        let mut queue = VecDeque::new();
+        loop {
+            while let Some(r) = walk.next_request(queue.is_empty()) {
+                asked.push(format!(
+                    "{} {}",
+                    r.command,
+                    Value::Object(r.arguments.clone().unwrap_or_default())
+                ));
+                queue.push_back(r);
+            }
+            let Some(r) = queue.pop_front() else { break };
+            assert!(walk.on_reply(0, answer(&r)));
+        }
+        asked
+    }
+
+    fn server(r: &Request) -> Reply {
+        let args = r.arguments.clone().unwrap_or_default();
+        let path = args
+            .get("path")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        match (r.command.as_str(), path.as_str(), args.get("property")) {
+            ("qom-list-get", _, _) => Reply::from_message(
+                json!({"error": {"class": "CommandNotFound", "desc": "no"}})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ),
+            ("qom-list", "/", _) => ok(json!([{"name": "type", "type": "string"},
+                {"name": "c", "type": "child<x>"}, {"name": "l", "type": "link<y>"}])),
+            ("qom-list", "/c", _) => ok(json!([{"name": "bad", "type": "str"}])),
+            ("qom-get", "/", Some(p)) if p == "type" => ok(json!("container")),
+            ("qom-get", "/", Some(p)) if p == "l" => ok(json!("/c")),
+            ("qom-get", "/c", _) => err("not readable"),
+            _ => err("unexpected"),
+        }
+    }
+
+    #[test]
+    fn per_property_walk_in_depth_first_order() {
+        let mut walk = TreeWalk::new(Record::default(), "/", None, true);
+        let asked = drive(&mut walk, server);
+        assert_eq!(
+            asked,
+            [
+                "qom-list-get {\"paths\":[\"/\"]}",
+                "qom-list {\"path\":\"/\"}",
+                "qom-get {\"path\":\"/\",\"property\":\"type\"}",
+                "qom-get {\"path\":\"/\",\"property\":\"l\"}",
+                "qom-list {\"path\":\"/c\"}",
+                "qom-get {\"path\":\"/c\",\"property\":\"bad\"}",
+            ]
+        );
+        assert_eq!(walk.unreadable, 1);
+        assert!(walk.errors.is_empty());
+        assert_eq!(
+            walk.into_sink().0,
+            [
+                "object /",
+                "type (string) = \"container\"",
+                "l (link<y>) = \"/c\"",
+                "end properties",
+                "object /c",
+                "bad (str) ! not readable",
+                "end properties",
+                "end object",
+                "end object",
+            ]
+        );
+    }
+
+    #[test]
+    fn depth_cuts_are_marked_and_missing_starts_are_errors() {
+        let mut walk = TreeWalk::new(Record::default(), "/", Some(0), false);
+        drive(&mut walk, server);
+        let record = walk.into_sink().0;
+        assert_eq!(record[3], "end properties, truncated", "{record:?}");
+        assert_eq!(record.len(), 5, "no child object: {record:?}");
+        let mut walk = TreeWalk::new(Record::default(), "/nope", None, false);
+        drive(&mut walk, server);
+        assert_eq!(walk.errors.len(), 1);
+        assert!(
+            walk.into_sink().0.is_empty(),
+            "nothing shown for a missing start"
+        );
     }
 }
