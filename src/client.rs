@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value};
 
 use crate::address::Address;
-use crate::error::snippet;
 use crate::error::{Error, Phase, Result};
+use crate::handshake::{Handshake, Qmp};
 use crate::message::{Event, Greeting, Incoming, Reply, Request};
 use crate::transport::{Connection, open};
 use crate::wire::{
@@ -105,20 +105,23 @@ struct InFlight {
 /// while a reply is awaited are queued, in order, and handed out by
 /// [`Client::next_event`]; none is dropped.
 pub struct Client<S: Stream = Connection> {
-    stream: S,
-    decoder: Decoder,
-    events: VecDeque<Event>,
-    greeting: Greeting,
-    address: String,
-    timeout: Duration,
-    trace: Option<Tracer>,
-    event_queue: usize,
-    oob: bool,
-    out: Vec<u8>,
+    pub(crate) stream: S,
+    pub(crate) decoder: Decoder,
+    pub(crate) events: VecDeque<Event>,
+    pub(crate) greeting: Greeting,
+    pub(crate) address: String,
+    pub(crate) timeout: Duration,
+    pub(crate) trace: Option<Tracer>,
+    pub(crate) event_queue: usize,
+    pub(crate) oob: bool,
+    pub(crate) out: Vec<u8>,
     /// `qmp_capabilities` requests sent after a greeting that came in the
     /// middle of the session, whose replies (tagged [`RENEGOTIATE_ID`]) are
     /// still to come.
-    renegotiating: usize,
+    pub(crate) renegotiating: usize,
+    /// Whether the session speaks QMP (a greeting in mid-session means
+    /// negotiate again); set by the QMP handshake.
+    pub(crate) qmp: bool,
 }
 
 /// The id of a `qmp_capabilities` sent because a greeting arrived after the
@@ -131,7 +134,7 @@ const OOB_ID: &str = "qmp-tools:oob";
 
 /// Appends one compact request to `out`. Compact matters: QEMU reads
 /// requests one byte per system call, ~4-5 us per byte.
-fn encode_into(
+pub(crate) fn encode_into(
     out: &mut Vec<u8>,
     command: &str,
     arguments: Option<&Map<String, Value>>,
@@ -176,7 +179,9 @@ impl Client<Connection> {
     pub fn connect(address: &Address, options: &Options) -> Result<Self> {
         let deadline = deadline_after(options.timeout);
         let stream = open(address, deadline, options.wait, options.timeout)?;
-        Client::handshake(stream, address.to_string(), options, deadline)
+        let mut client = Client::new_session(stream, address.to_string(), options);
+        Qmp { oob: options.oob }.open(&mut client, deadline)?;
+        Ok(client)
     }
 }
 
@@ -187,18 +192,15 @@ impl<S: Stream> Client<S> {
     /// # Errors
     /// As [`Client::connect`], minus connecting.
     pub fn with_stream(stream: S, name: &str, options: &Options) -> Result<Self> {
-        Client::handshake(
-            stream,
-            name.to_string(),
-            options,
-            deadline_after(options.timeout),
-        )
+        Client::open_with(stream, name, options, &Qmp { oob: options.oob })
     }
 
-    fn handshake(stream: S, address: String, options: &Options, deadline: Instant) -> Result<Self> {
+    /// A session over `stream` with no handshake run yet (a
+    /// [`crate::handshake::Handshake`] opens it).
+    pub(crate) fn new_session(stream: S, address: String, options: &Options) -> Self {
         let mut decoder = Decoder::new(options.max_message);
         decoder.trace = options.trace.clone();
-        let mut client = Client {
+        Client {
             stream,
             decoder,
             events: VecDeque::new(),
@@ -210,115 +212,24 @@ impl<S: Stream> Client<S> {
             oob: false,
             out: Vec::with_capacity(256),
             renegotiating: 0,
-        };
-        // An event can come before the greeting: a client that connects
-        // while QEMU starts gets the RESUME of the VM starting first
-        // (QEMU 10.0, seen once in ~100 starts). Keep it and read on.
-        let msg = loop {
-            let msg = client
-                .decoder
-                .read_message(&mut client.stream, deadline)
-                .map_err(|e| client.greeting_error(e))?;
-            match msg.get("event") {
-                Some(Value::String(_)) if !msg.contains_key("QMP") => {
-                    if let Ok(Incoming::Event(e)) = Incoming::classify(msg) {
-                        client.keep(e, "the greeting")?;
-                    }
-                }
-                _ => break msg,
-            }
-        };
-        client.greeting = Greeting::from_message(msg)?;
-        client.oob = options.oob && client.greeting.capabilities.iter().any(|c| c == "oob");
-        client.negotiate(deadline)?;
+            qmp: false,
+        }
+    }
+
+    /// Opens a session over `stream` with `handshake` (the QMP greeting
+    /// and capabilities, or another protocol's). `name` is used in messages.
+    ///
+    /// # Errors
+    /// The handshake's errors.
+    pub fn open_with<H: Handshake>(
+        stream: S,
+        name: &str,
+        options: &Options,
+        handshake: &H,
+    ) -> Result<Self> {
+        let mut client = Client::new_session(stream, name.to_string(), options);
+        handshake.open(&mut client, deadline_after(options.timeout))?;
         Ok(client)
-    }
-
-    /// Why no greeting came: nothing at all within the timeout is a busy
-    /// monitor (or no monitor); text that is not JSON may be a human monitor.
-    fn greeting_error(&self, e: ReadError) -> Error {
-        match e {
-            ReadError::Timeout { partial: false } => Error::Busy {
-                address: self.address.clone(),
-                after: self.timeout,
-            },
-            ReadError::Protocol(e) => {
-                let raw = self.decoder.unconsumed();
-                if !raw.starts_with(b"QEMU ") {
-                    return e;
-                }
-                let line = raw
-                    .split(|&b| b == b'\r' || b == b'\n')
-                    .next()
-                    .unwrap_or(raw);
-                Error::NotQmp {
-                    address: self.address.clone(),
-                    what: format!(
-                        "it greets as QEMU's human monitor (HMP: {}); give QEMU a -qmp socket \
-                         (HMP commands then run with qmp-exec --hmp)",
-                        snippet(line, 60)
-                    ),
-                }
-            }
-            e => self.read_error(e, "the greeting", |_| Phase::Greeting),
-        }
-    }
-
-    /// Sends `qmp_capabilities` and reads its reply. A second greeting that
-    /// arrives meanwhile means the server started the session over (seen
-    /// once from qemu-storage-daemon under load): negotiate again, and take
-    /// the negotiation as done when any of the replies is a success (the
-    /// others then say it was already complete).
-    fn negotiate(&mut self, deadline: Instant) -> Result<()> {
-        let mut unanswered = 1;
-        self.send_capabilities(deadline, None)?;
-        let mut ok = false;
-        let mut first_error = None;
-        while unanswered > 0 {
-            let msg = self
-                .decoder
-                .read_message(&mut self.stream, deadline)
-                .map_err(|e| {
-                    self.read_error(e, "the reply to 'qmp_capabilities'", |_| {
-                        Phase::Reply("qmp_capabilities".into())
-                    })
-                })?;
-            if msg.contains_key("QMP") {
-                self.greeting = Greeting::from_message(msg)?;
-                self.send_capabilities(deadline, None)?;
-                unanswered += 1;
-                continue;
-            }
-            match Incoming::classify(msg)? {
-                Incoming::Event(e) => self.keep(e, "the reply to 'qmp_capabilities'")?,
-                Incoming::Reply(r) => {
-                    unanswered -= 1;
-                    match r.into_result() {
-                        Ok(_) => ok = true,
-                        Err(e) => {
-                            first_error.get_or_insert(e);
-                        }
-                    }
-                }
-            }
-        }
-        match first_error {
-            Some(e) if !ok => Err(Error::Qmp(e)),
-            _ => Ok(()),
-        }
-    }
-
-    /// Writes `qmp_capabilities` (asking for `oob` when it was negotiated),
-    /// with `id` when given.
-    fn send_capabilities(&mut self, deadline: Instant, id: Option<&str>) -> Result<()> {
-        let mut args = Map::new();
-        if self.oob {
-            args.insert("enable".into(), Value::from(vec!["oob"]));
-        }
-        let mut bytes = Vec::with_capacity(64);
-        encode_into(&mut bytes, "qmp_capabilities", Some(&args), id);
-        self.trace_request(&bytes);
-        self.write_bytes(&bytes, deadline, "qmp_capabilities")
     }
 
     /// The server's greeting (QEMU version, capabilities).
@@ -515,11 +426,15 @@ impl<S: Stream> Client<S> {
             };
             let (bytes, oob) = (front.bytes, front.oob);
             let command = front.command.clone();
+            let queued = self.events.len();
             let reply = self.read_reply(deadline_after(self.timeout), &command, oob)?;
             inflight.pop_front();
             inflight_bytes -= bytes;
-            if !self.events.is_empty() {
-                for event in std::mem::take(&mut self.events) {
+            // Only the events that came with this reply: those kept earlier
+            // were offered already.
+            if self.events.len() > queued {
+                let arrived: Vec<Event> = self.events.drain(queued..).collect();
+                for event in arrived {
                     if let Some(event) = pipeline.on_event(event) {
                         self.events.push_back(event);
                     }
@@ -587,6 +502,47 @@ impl<S: Stream> Client<S> {
         }
     }
 
+    /// The events that have arrived, without waiting: those queued, then
+    /// those the socket already holds (for a shell that shows events while
+    /// the user types; [`Client::poll_fd`] says when to call it).
+    ///
+    /// # Errors
+    /// [`Error::Closed`] when the server has gone; protocol errors,
+    /// including a reply no request is waiting for.
+    pub fn ready_events(&mut self) -> Result<Vec<Event>> {
+        let mut events: Vec<Event> = self.events.drain(..).collect();
+        loop {
+            while let Some(msg) = self.decoder.next_message()? {
+                match self.incoming(msg)? {
+                    None => {}
+                    Some(Incoming::Event(e)) => events.push(e),
+                    Some(Incoming::Reply(r)) => {
+                        return Err(Error::Protocol {
+                            expected: "an event".into(),
+                            got: format!("a reply no request was waiting for: {}", r.snippet()),
+                        });
+                    }
+                }
+            }
+            match self.decoder.read_available(&mut self.stream) {
+                Ok(true) => {}
+                Ok(false) => return Ok(events),
+                Err(e) => {
+                    return Err(
+                        self.read_error(e, "events", |_| Phase::Events { seen: 0, wanted: 0 })
+                    );
+                }
+            }
+        }
+    }
+
+    /// The socket's descriptor, to `poll(2)` beside others (a terminal):
+    /// readable means [`Client::ready_events`] has something to take.
+    /// `None` for a stream without one.
+    pub fn poll_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.stream.poll_fd()
+    }
+
     /// Takes the events queued so far, oldest first, without reading.
     pub fn take_events(&mut self) -> impl Iterator<Item = Event> + '_ {
         self.events.drain(..)
@@ -616,7 +572,7 @@ impl<S: Stream> Client<S> {
         }
     }
 
-    fn trace_request(&self, bytes: &[u8]) {
+    pub(crate) fn trace_request(&self, bytes: &[u8]) {
         if let Some(t) = &self.trace {
             t.trace(Direction::Sent, bytes);
         }
@@ -631,7 +587,12 @@ impl<S: Stream> Client<S> {
     }
 
     /// Writes `bytes` before `deadline`.
-    fn write_bytes(&mut self, bytes: &[u8], deadline: Instant, command: &str) -> Result<()> {
+    pub(crate) fn write_bytes(
+        &mut self,
+        bytes: &[u8],
+        deadline: Instant,
+        command: &str,
+    ) -> Result<()> {
         let mut done = 0;
         while done < bytes.len() {
             let timeout = || Error::Timeout {
@@ -668,7 +629,7 @@ impl<S: Stream> Client<S> {
     /// server started the session over: negotiate again (the reply to that
     /// is tagged and taken here too). `Ok(None)`: the client took it.
     fn incoming(&mut self, msg: Map<String, Value>) -> Result<Option<Incoming>> {
-        if msg.contains_key("QMP") {
+        if self.qmp && msg.contains_key("QMP") {
             self.greeting = Greeting::from_message(msg)?;
             self.send_capabilities(deadline_after(self.timeout), Some(RENEGOTIATE_ID))?;
             self.renegotiating += 1;
@@ -710,7 +671,7 @@ impl<S: Stream> Client<S> {
     }
 
     /// Queues an event that arrived while `waiting_for` was awaited.
-    fn keep(&mut self, event: Event, waiting_for: &str) -> Result<()> {
+    pub(crate) fn keep(&mut self, event: Event, waiting_for: &str) -> Result<()> {
         if self.event_queue == 0 {
             return Ok(());
         }
@@ -763,7 +724,12 @@ impl<S: Stream> Client<S> {
         }
     }
 
-    fn read_error(&self, e: ReadError, waiting_for: &str, phase: impl Fn(bool) -> Phase) -> Error {
+    pub(crate) fn read_error(
+        &self,
+        e: ReadError,
+        waiting_for: &str,
+        phase: impl Fn(bool) -> Phase,
+    ) -> Error {
         match e {
             ReadError::Timeout { partial } => Error::Timeout {
                 address: self.address.clone(),

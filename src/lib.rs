@@ -1,11 +1,24 @@
 //! A small synchronous client for QMP, the JSON protocol of QEMU's monitor,
 //! and the shared parts of the `qmp-tools` binaries.
 //!
-//! The client connects over a Unix socket or TCP, reads the greeting,
-//! negotiates capabilities, runs commands (replies matched by id), queues the
-//! events that arrive meanwhile without losing any, and pipelines many
-//! commands over one connection. Every wait has a deadline; nothing a server
-//! sends can make it panic or allocate without bound.
+//! The layers, bottom up:
+//! - **transport** ([`Connection`], [`Address`]): connect to a Unix socket of
+//!   any length, an abstract socket or TCP, retrying while QEMU starts; or
+//!   listen (`listen:ADDR`) until QEMU connects. Descriptors can go with a
+//!   message (SCM_RIGHTS, [`Client::send_with_fds`]).
+//! - **session core** ([`Client`]): splits the byte stream into messages
+//!   under a size cap ([`wire`]), matches replies by order, queues the events
+//!   that arrive meanwhile (none is lost; [`Client::ready_events`] takes
+//!   them without waiting, [`Client::poll_fd`] says when), pipelines within a
+//!   bounded window, sends out-of-band requests, and keeps a deadline on
+//!   every wait. It never prints: [`Options::trace`] is a hook.
+//! - **handshakes** ([`handshake`]): QMP's greeting and capabilities
+//!   ([`handshake::Qmp`]); the session core does not depend on them.
+//! - **helpers** for the tools: request items ([`items`]), QOM paths, types
+//!   and lookups ([`qom`], [`lookup`]), the tree walk ([`tree`]), event
+//!   waits ([`events`]), the line-driven batch ([`batch`]), HMP ([`hmp`]).
+//! - `cli` (the default `cli` feature): clap options, output and the
+//!   exit-status table of the binaries; internal to them, not semver API.
 //!
 //! ```no_run
 //! use qmp::{Address, Client, Options};
@@ -31,6 +44,7 @@ mod client;
 mod error;
 pub mod events;
 mod fdpass;
+pub mod handshake;
 pub mod hints;
 pub mod hmp;
 pub mod items;

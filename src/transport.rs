@@ -66,6 +66,12 @@ impl Stream for Connection {
             Connection::Tcp(_) => None,
         }
     }
+    fn poll_fd(&self) -> Option<std::os::fd::RawFd> {
+        Some(match self {
+            Connection::Unix(s) => s.as_raw_fd(),
+            Connection::Tcp(s) => s.as_raw_fd(),
+        })
+    }
 }
 
 fn abstract_addr(name: &str) -> io::Result<SockAddr> {

@@ -47,10 +47,14 @@ pub trait Stream: Read + io::Write {
     /// # Errors
     /// As `set_write_timeout` of the socket.
     fn set_write_timeout(&mut self, timeout: Option<std::time::Duration>) -> io::Result<()>;
-    /// The descriptor of a Unix socket (for passing descriptors, or to
-    /// `poll` it); `None` for anything else.
+    /// The descriptor of a Unix socket (for passing descriptors); `None`
+    /// for anything else.
     fn unix_fd(&self) -> Option<std::os::fd::RawFd> {
         None
+    }
+    /// The descriptor to `poll` for input; `None` if there is none.
+    fn poll_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.unix_fd()
     }
 }
 
@@ -67,6 +71,9 @@ impl Stream for std::os::unix::net::UnixStream {
 }
 
 impl Stream for std::net::TcpStream {
+    fn poll_fd(&self) -> Option<std::os::fd::RawFd> {
+        Some(std::os::fd::AsRawFd::as_raw_fd(self))
+    }
     fn set_read_timeout(&mut self, t: Option<std::time::Duration>) -> io::Result<()> {
         std::net::TcpStream::set_read_timeout(self, t)
     }
@@ -270,6 +277,38 @@ impl Decoder {
             }
         }
         Ok(None)
+    }
+
+    /// Reads what `stream` holds already, without waiting (one read with
+    /// the shortest timeout a socket takes); `Ok(false)` when it held
+    /// nothing.
+    pub(crate) fn read_available<S: Stream>(&mut self, stream: &mut S) -> Result<bool, ReadError> {
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_micros(1)))
+            .map_err(ReadError::Io)?;
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.pos -= self.start;
+            self.start = 0;
+        }
+        let len = self.buf.len();
+        if self.buf.len() - self.start > self.max.saturating_add(READ_CHUNK) {
+            return Err(ReadError::Protocol(
+                self.too_big(format!("more than {} bytes", self.max)),
+            ));
+        }
+        self.buf.resize(len + READ_CHUNK, 0);
+        let got = stream.read(&mut self.buf[len..]);
+        self.buf.truncate(len + *got.as_ref().unwrap_or(&0));
+        match got {
+            Ok(0) => Err(ReadError::Closed(self.pending())),
+            Ok(_) => Ok(true),
+            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
+                Err(ReadError::Closed(self.pending()))
+            }
+            Err(e) => Err(ReadError::Io(e)),
+        }
     }
 
     /// Reads from `stream` until a whole message is buffered, or `deadline`.

@@ -157,3 +157,48 @@ fn pipeline_with_events_interleaved_and_oob() {
     assert_eq!(events, (0..N).collect::<Vec<_>>());
     t.join().unwrap();
 }
+
+/// Waits until `fd` is readable (at most 10 s).
+fn readable(fd: std::os::fd::RawFd) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, for the length given.
+    unsafe { libc::poll(&mut p, 1, 10_000) > 0 }
+}
+
+#[test]
+fn events_already_there_are_taken_without_waiting() {
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let (mut c, t) = pair(move |mut s| {
+        send(&mut s, json!({"QMP": {"version": {}, "capabilities": []}}));
+        let mut reqs = requests(&s);
+        assert_eq!(reqs.next().unwrap()["execute"], "qmp_capabilities");
+        send(&mut s, json!({"return": {}}));
+        go_rx.recv().unwrap();
+        send(&mut s, event("A", 1));
+        send(&mut s, event("B", 2));
+        go_rx.recv().unwrap();
+        // closes
+    });
+    // Nothing yet: an empty answer at once, not a wait.
+    let start = std::time::Instant::now();
+    assert!(c.ready_events().unwrap().is_empty());
+    assert!(start.elapsed() < Duration::from_secs(2));
+    go_tx.send(()).unwrap();
+    let fd = c.poll_fd().expect("a socket pair has a descriptor");
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        assert!(readable(fd), "the events never came");
+        got.extend(c.ready_events().unwrap());
+    }
+    let names: Vec<&str> = got.iter().map(|e| e.name()).collect();
+    assert_eq!(names, ["A", "B"]);
+    go_tx.send(()).unwrap();
+    t.join().unwrap();
+    assert!(readable(fd));
+    let err = c.ready_events().unwrap_err().to_string();
+    assert!(err.contains("connection closed by the server"), "{err}");
+}
