@@ -61,6 +61,16 @@ impl Default for Options {
     }
 }
 
+/// What [`Client::request_raw`] returns.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RawReply {
+    /// A success: the `return` value as raw JSON text.
+    Return(Box<serde_json::value::RawValue>),
+    /// Any other reply (an error reply), whole.
+    Other(Reply),
+}
+
 /// Feeds requests to [`Client::pipeline`] and receives their replies.
 pub trait Pipeline {
     /// The next request to send, or `None` when there is nothing to send
@@ -688,6 +698,49 @@ impl<S: Stream> Client<S> {
         Ok(())
     }
 
+    /// Runs `command` in band, and returns its `return` value as raw JSON
+    /// text when it succeeds: for printing a large reply without building
+    /// a `Value` of it. Anything else (an error reply) comes back whole.
+    ///
+    /// # Errors
+    /// As [`Client::request`].
+    pub fn request_raw(
+        &mut self,
+        command: &str,
+        arguments: Option<&Map<String, Value>>,
+    ) -> Result<RawReply> {
+        self.out.clear();
+        self.encode(command, arguments);
+        let deadline = deadline_after(self.timeout);
+        self.flush(deadline, command)?;
+        loop {
+            let what = || format!("the reply to '{command}'");
+            let mut raw = self
+                .decoder
+                .read_raw_message(&mut self.stream, deadline)
+                .map_err(|e| self.read_error(e, &what(), |_| Phase::Reply(command.to_string())))?;
+            if !raw.has("event")
+                && !raw.has("id")
+                && !raw.has("QMP")
+                && let Some(value) = raw.take("return")
+            {
+                return Ok(RawReply::Return(value));
+            }
+            // Anything else is small: parse it, and take it as read_reply does.
+            let mut msg = Map::new();
+            for (k, v) in raw.0 {
+                let v = serde_json::from_str(v.get()).map_err(|e| Error::Protocol {
+                    expected: format!("a JSON object ({e})"),
+                    got: String::new(),
+                })?;
+                msg.insert(k, v);
+            }
+            if let Some(reply) = self.take_reply(msg, command, false)? {
+                return Ok(RawReply::Other(reply));
+            }
+        }
+    }
+
     /// Reads until the reply to `command` (sent out of band if `oob`: its
     /// reply carries [`OOB_ID`]), queueing events.
     fn read_reply(&mut self, deadline: Instant, command: &str, oob: bool) -> Result<Reply> {
@@ -697,29 +750,44 @@ impl<S: Stream> Client<S> {
                 .decoder
                 .read_message(&mut self.stream, deadline)
                 .map_err(|e| self.read_error(e, &what(), |_| Phase::Reply(command.to_string())))?;
+            if let Some(reply) = self.take_reply(msg, command, oob)? {
+                return Ok(reply);
+            }
+        }
+    }
+
+    /// One message received while the reply to `command` is awaited: the
+    /// reply, or `None` for what the client takes itself (events,
+    /// renegotiation).
+    fn take_reply(
+        &mut self,
+        msg: Map<String, Value>,
+        command: &str,
+        oob: bool,
+    ) -> Result<Option<Reply>> {
+        let what = || format!("the reply to '{command}'");
+        {
             match self.incoming(msg)? {
-                None => {}
-                Some(Incoming::Event(e)) => self.keep(e, &what())?,
+                None => Ok(None),
+                Some(Incoming::Event(e)) => self.keep(e, &what()).map(|()| None),
                 Some(Incoming::Reply(r))
                     if oob && r.message().get("id").and_then(Value::as_str) == Some(OOB_ID) =>
                 {
                     let mut message = r.into_message();
                     message.shift_remove("id");
-                    return Ok(Reply::from_message(message));
+                    Ok(Some(Reply::from_message(message)))
                 }
                 Some(Incoming::Reply(r)) if r.message().contains_key("id") => {
-                    return Err(Error::Protocol {
+                    Err(Error::Protocol {
                         expected: what(),
                         got: format!("a reply with an id we never sent: {}", r.snippet()),
-                    });
+                    })
                 }
-                Some(Incoming::Reply(r)) if oob => {
-                    return Err(Error::Protocol {
-                        expected: format!("{} (sent out of band, with an id)", what()),
-                        got: format!("a reply without an id: {}", r.snippet()),
-                    });
-                }
-                Some(Incoming::Reply(r)) => return Ok(r),
+                Some(Incoming::Reply(r)) if oob => Err(Error::Protocol {
+                    expected: format!("{} (sent out of band, with an id)", what()),
+                    got: format!("a reply without an id: {}", r.snippet()),
+                }),
+                Some(Incoming::Reply(r)) => Ok(Some(r)),
             }
         }
     }

@@ -58,7 +58,7 @@ pub mod tree;
 pub mod wire;
 
 pub use address::Address;
-pub use client::{Client, DEFAULT_EVENT_QUEUE, Options, Pipeline};
+pub use client::{Client, DEFAULT_EVENT_QUEUE, Options, Pipeline, RawReply};
 pub use error::{Error, Phase, QmpError, Result};
 pub use fdpass::{MAX_FDS, is_open as fd_is_open};
 pub use message::{Event, Greeting, Reply, Request, has_no_side_effects, parse_request};

@@ -32,6 +32,106 @@ pub fn render(value: &Value, format: Format, terminal: bool) -> Option<String> {
     Some(s)
 }
 
+/// The compact JSON of the raw JSON text `raw`, byte for byte what
+/// `serde_json::from_str::<Value>(raw)?.to_string()` gives (the same string
+/// escaping and number formatting), without building the `Value`: a large
+/// reply costs no allocation per member. (Duplicate keys, which QEMU never
+/// sends, are all kept, where a `Value` keeps the last.)
+///
+/// # Errors
+/// The parser's error for text that is not JSON.
+pub fn compact(raw: &str) -> Result<String, serde_json::Error> {
+    use serde::de::DeserializeSeed;
+    let mut out = Vec::with_capacity(raw.len());
+    let mut de = serde_json::Deserializer::from_str(raw);
+    Transcode(&mut out).deserialize(&mut de)?;
+    de.end()?;
+    // Only whole UTF-8 strings and ASCII punctuation were written.
+    Ok(String::from_utf8(out).unwrap_or_default())
+}
+
+/// Writes what it deserializes as compact JSON.
+struct Transcode<'a>(&'a mut Vec<u8>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Transcode<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl Transcode<'_> {
+    /// Writes a scalar as serde_json writes it (writing to a Vec cannot fail).
+    fn scalar<T: serde::Serialize + ?Sized>(self, v: &T) {
+        let _ = serde_json::to_writer(&mut *self.0, v);
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Transcode<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<(), E> {
+        self.scalar(&v);
+        Ok(())
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<(), E> {
+        self.scalar(&v);
+        Ok(())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<(), E> {
+        self.scalar(&v);
+        Ok(())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<(), E> {
+        // As a Value holds it: a Number (non-finite ones cannot be parsed).
+        self.scalar(&serde_json::Number::from_f64(v));
+        Ok(())
+    }
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        self.scalar(v);
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        self.0.extend_from_slice(b"null");
+        Ok(())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.0.push(b'[');
+        let mut first = true;
+        loop {
+            let before = self.0.len();
+            if !first {
+                self.0.push(b',');
+            }
+            if seq.next_element_seed(Transcode(&mut *self.0))?.is_none() {
+                // No element after all: take back its comma.
+                self.0.truncate(before);
+                break;
+            }
+            first = false;
+        }
+        self.0.push(b']');
+        Ok(())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        self.0.push(b'{');
+        let mut first = true;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if !first {
+                self.0.push(b',');
+            }
+            first = false;
+            let _ = serde_json::to_writer(&mut *self.0, &*key);
+            self.0.push(b':');
+            map.next_value_seed(Transcode(&mut *self.0))?;
+        }
+        self.0.push(b'}');
+        Ok(())
+    }
+}
+
 fn pretty(v: &Value) -> String {
     // Serializing a Value to a String cannot fail.
     serde_json::to_string_pretty(v).unwrap_or_default()
@@ -116,6 +216,28 @@ mod tests {
         for (v, f, tty, want) in cases {
             assert_eq!(render(v, *f, *tty).as_deref(), *want, "{v} {f:?} tty={tty}");
         }
+    }
+
+    #[test]
+    fn compact_is_what_a_value_prints() {
+        let cases = [
+            r#"{"a": 1, "b": [1, 2.5, -3, 1e300, 0.1, 1.0, -0.0, 18446744073709551615, -9223372036854775808], "c": {"d": null, "e": true, "f": false}}"#,
+            r#"[]"#,
+            r#"{}"#,
+            r#"[[], {}, [[]], {"": ""}]"#,
+            r#""plain""#,
+            r#""\u00e9\u0000\n\t\"\\\/\ud83e\udd80 ü""#,
+            r#"{"k\u00e9y\n": "v", "z": 1, "a": 2}"#,
+            r#"  [ 1 ,  { "x" : [ ] } ]  "#,
+            r#"123456789012345678901234567890"#,
+            r#"[1.5e-7, 5e-324, 1.7976931348623157e308, 3.0e2]"#,
+        ];
+        for raw in cases {
+            let want = serde_json::from_str::<Value>(raw).unwrap().to_string();
+            assert_eq!(compact(raw).unwrap(), want, "{raw}");
+        }
+        assert!(compact("[1,").is_err());
+        assert!(compact("{} x").is_err());
     }
 
     #[test]

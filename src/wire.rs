@@ -140,6 +140,44 @@ impl Tracer {
     }
 }
 
+/// A message whose top-level members are raw JSON text, in the order they
+/// came (a message printed whole must keep QEMU's order).
+pub(crate) struct RawMessage(pub(crate) Vec<(String, Box<serde_json::value::RawValue>)>);
+
+impl RawMessage {
+    pub(crate) fn has(&self, key: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == key)
+    }
+
+    pub(crate) fn take(&mut self, key: &str) -> Option<Box<serde_json::value::RawValue>> {
+        let at = self.0.iter().position(|(k, _)| k == key)?;
+        Some(self.0.remove(at).1)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for RawMessage {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = RawMessage;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<RawMessage, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry()? {
+                    members.push(member);
+                }
+                Ok(RawMessage(members))
+            }
+        }
+        d.deserialize_map(Members)
+    }
+}
+
 /// Splits a byte stream into JSON objects.
 #[derive(Debug)]
 pub struct Decoder {
@@ -193,6 +231,14 @@ impl Decoder {
     /// [`Error::Protocol`] when the bytes are not a stream of JSON objects,
     /// a message exceeds the cap, or is not valid JSON (or UTF-8).
     pub fn next_message(&mut self) -> Result<Option<Map<String, Value>>, Error> {
+        self.next_parsed(|bytes| serde_json::from_slice::<Map<String, Value>>(bytes))
+    }
+
+    /// Takes the next complete message out of the buffer, parsed by `parse`.
+    fn next_parsed<T>(
+        &mut self,
+        parse: impl FnOnce(&[u8]) -> Result<T, serde_json::Error>,
+    ) -> Result<Option<T>, Error> {
         let end = match self.scan()? {
             Some(end) => end,
             None => {
@@ -209,7 +255,7 @@ impl Decoder {
         if let Some(t) = &self.trace {
             t.trace(Direction::Received, bytes);
         }
-        let parsed = serde_json::from_slice::<Map<String, Value>>(bytes);
+        let parsed = parse(bytes);
         let result = parsed.map_err(|e| Error::Protocol {
             expected: format!("a JSON object ({e})"),
             got: snippet(bytes, 60),
@@ -317,8 +363,27 @@ impl Decoder {
         stream: &mut S,
         deadline: Instant,
     ) -> Result<Map<String, Value>, ReadError> {
+        self.read_parsed(stream, deadline, |bytes| serde_json::from_slice(bytes))
+    }
+
+    /// Reads a message whose top-level members are kept as raw JSON text
+    /// (nothing below them is parsed).
+    pub(crate) fn read_raw_message<S: Stream>(
+        &mut self,
+        stream: &mut S,
+        deadline: Instant,
+    ) -> Result<RawMessage, ReadError> {
+        self.read_parsed(stream, deadline, |bytes| serde_json::from_slice(bytes))
+    }
+
+    fn read_parsed<S: Stream, T>(
+        &mut self,
+        stream: &mut S,
+        deadline: Instant,
+        parse: impl Fn(&[u8]) -> Result<T, serde_json::Error>,
+    ) -> Result<T, ReadError> {
         loop {
-            if let Some(msg) = self.next_message().map_err(ReadError::Protocol)? {
+            if let Some(msg) = self.next_parsed(&parse).map_err(ReadError::Protocol)? {
                 return Ok(msg);
             }
             let partial = self.pending() > 0;

@@ -1,13 +1,14 @@
 //! qmp-exec: run one QMP command (or a batch) and print the result.
 
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, IsTerminal, Read, Write};
 
 use clap::Parser;
 use qmp::batch::Batch;
 use qmp::cli::{ConnectOpts, EventOpts, Failure, OutputOpts, RunResult, Status};
 use qmp::items::{Item, build_arguments};
 use qmp::output::Format;
-use qmp::{Request, parse_request};
+use qmp::{RawReply, Request, parse_request};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 const EXAMPLES: &str = "\
@@ -188,7 +189,66 @@ fn run(args: Args) -> RunResult {
     let mut client = args
         .conn
         .connect(request.oob, !args.events.event.is_empty())?;
-    let reply = client.send_with_fds(&request, &args.pass_fd)?;
+    // Compact output of a plain in-band command: printed from the reply's
+    // raw text, without building a Value of it (query-qmp-schema is 236 KB).
+    let compact =
+        format == Format::Json || (format == Format::Plain && !io::stdout().is_terminal());
+    let reply = if compact && !args.raw && !args.hmp && !request.oob && args.pass_fd.is_empty() {
+        match client.request_raw(&request.command, request.arguments.as_ref())? {
+            RawReply::Return(raw) => {
+                print_raw_return(&raw, format)?;
+                None
+            }
+            RawReply::Other(reply) => Some(reply),
+            _ => None,
+        }
+    } else {
+        Some(client.send_with_fds(&request, &args.pass_fd)?)
+    };
+    if let Some(reply) = reply
+        && let Some(status) = show(reply, &args, &items, id, format)?
+    {
+        return Ok(status);
+    }
+    if args.events.event.is_empty() {
+        return Ok(Status::Ok);
+    }
+    // Events the command caused may have come before its reply: the client
+    // queued them, and the wait looks at them first.
+    let timeout = args.conn.timeout.unwrap_or(qmp::cli::DEFAULT_TIMEOUT);
+    let wait = args.events.wait(Some(timeout), Some(1));
+    qmp::cli::await_events("qmp-exec", &mut client, &wait, format != Format::Plain)
+}
+
+/// A `return` as raw JSON, in compact form; plain strings and `{}` keep
+/// their plain rendering.
+fn print_raw_return(raw: &RawValue, format: Format) -> Result<(), Failure> {
+    let text = raw.get();
+    let empty_object = text.chars().filter(|c| !c.is_whitespace()).eq("{}".chars());
+    if format == Format::Plain && (text.starts_with('"') || empty_object) {
+        let value: Value = serde_json::from_str(text).map_err(|e| qmp::Error::Protocol {
+            expected: format!("a JSON value ({e})"),
+            got: String::new(),
+        })?;
+        return Ok(qmp::cli::print(&value, format)?);
+    }
+    let mut out = qmp::output::compact(text).map_err(|e| qmp::Error::Protocol {
+        expected: format!("a JSON value ({e})"),
+        got: String::new(),
+    })?;
+    out.push('\n');
+    Ok(qmp::cli::write_stdout(&out, true)?)
+}
+
+/// Prints a reply (or says what its error means); `Some(status)` ends the
+/// run there.
+fn show(
+    reply: qmp::Reply,
+    args: &Args,
+    items: &[Item],
+    id: Option<Value>,
+    format: Format,
+) -> Result<Option<Status>, Failure> {
     if args.raw {
         // A message is always printed as JSON, with the caller's own id.
         let mut msg = reply.message().clone();
@@ -204,30 +264,23 @@ fn run(args: Args) -> RunResult {
     }
     let value = match reply.into_result() {
         Ok(v) => v,
-        Err(e) => return explain(e, &args, &items),
+        Err(e) => return explain(e, args, items).map(Some),
     };
     if args.hmp
         && let Some(text) = value.as_str()
     {
         if let Some(error) = qmp::hmp::error_in(text) {
             qmp::cli::report("qmp-exec", &format!("HMP: {error}"));
-            return Ok(Status::Failed);
+            return Ok(Some(Status::Failed));
         }
         if text.is_empty() && format == Format::Plain {
-            return Ok(Status::Ok);
+            return Ok(None);
         }
     }
     if !args.raw {
         qmp::cli::print(&value, format)?;
     }
-    if args.events.event.is_empty() {
-        return Ok(Status::Ok);
-    }
-    // Events the command caused may have come before its reply: the client
-    // queued them, and the wait looks at them first.
-    let timeout = args.conn.timeout.unwrap_or(qmp::cli::DEFAULT_TIMEOUT);
-    let wait = args.events.wait(Some(timeout), Some(1));
-    qmp::cli::await_events("qmp-exec", &mut client, &wait, format != Format::Plain)
+    Ok(None)
 }
 
 /// `--batch`: stdin lines in, one reply per line out ([`qmp::batch`]).

@@ -530,3 +530,32 @@ fn batch_answers_each_line_before_the_next_arrives() {
     drop(stdin);
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn a_large_reply_prints_as_its_value_would() {
+    // Printed from the raw reply (no Value built): byte for byte what the
+    // parsed value prints, in plain (piped) and --json output.
+    let Some(q) = Qemu::qsd(&[]) else { return };
+    let raw = exec(q.sock(), &["--raw", "query-qmp-schema"]).ok().json();
+    let want = format!("{}\n", raw["return"]);
+    assert!(want.len() > 50_000, "a large reply: {} bytes", want.len());
+    exec(q.sock(), &["query-qmp-schema"])
+        .ok()
+        .assert_stdout(&want);
+    exec(q.sock(), &["--json", "query-qmp-schema"])
+        .ok()
+        .assert_stdout(&want);
+    // Small returns keep their plain forms: {} prints nothing, a string is
+    // printed raw with LF line ends.
+    for (reply, want) in [
+        (&b"{\"return\": {  }}\r\n"[..], ""),
+        (b"{\"return\": \"a\\r\\nb\"}\r\n", "a\nb\n"),
+    ] {
+        let f = crate::fake::Fake::new(vec![
+            crate::fake::expect("x"),
+            crate::fake::Raw(reply.to_vec()),
+        ]);
+        exec(f.path(), &["x"]).ok().assert_stdout(want);
+        f.finish();
+    }
+}
