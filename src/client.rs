@@ -65,8 +65,9 @@ impl Default for Options {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum RawReply {
-    /// A success: the `return` value as raw JSON text.
-    Return(Box<serde_json::value::RawValue>),
+    /// A success: the `return` value as compact JSON text (as
+    /// [`crate::output::compact`] writes it).
+    Return(String),
     /// Any other reply (an error reply), whole.
     Other(Reply),
 }
@@ -698,9 +699,9 @@ impl<S: Stream> Client<S> {
         Ok(())
     }
 
-    /// Runs `command` in band, and returns its `return` value as raw JSON
-    /// text when it succeeds: for printing a large reply without building
-    /// a `Value` of it. Anything else (an error reply) comes back whole.
+    /// Runs `command` in band, and returns its `return` value as compact
+    /// JSON text when it succeeds, transcoded as the reply is parsed: for
+    /// printing a large reply without building a `Value` of it. Anything else (an error reply) comes back whole.
     ///
     /// # Errors
     /// As [`Client::request`].
@@ -715,26 +716,19 @@ impl<S: Stream> Client<S> {
         self.flush(deadline, command)?;
         loop {
             let what = || format!("the reply to '{command}'");
-            let mut raw = self
+            let mut msg = self
                 .decoder
-                .read_raw_message(&mut self.stream, deadline)
+                .read_compact_message(&mut self.stream, deadline)
                 .map_err(|e| self.read_error(e, &what(), |_| Phase::Reply(command.to_string())))?;
-            if !raw.has("event")
-                && !raw.has("id")
-                && !raw.has("QMP")
-                && let Some(value) = raw.take("return")
-            {
-                return Ok(RawReply::Return(value));
+            let ours = !msg.has("event") && !msg.has("id") && !msg.has("QMP");
+            if ours && let Some((_, text)) = msg.ret.take() {
+                return Ok(RawReply::Return(text));
             }
-            // Anything else is small: parse it, and take it as read_reply does.
-            let mut msg = Map::new();
-            for (k, v) in raw.0 {
-                let v = serde_json::from_str(v.get()).map_err(|e| Error::Protocol {
-                    expected: format!("a JSON object ({e})"),
-                    got: String::new(),
-                })?;
-                msg.insert(k, v);
-            }
+            // Anything else is small: take it as read_reply does.
+            let msg = msg.into_map().map_err(|e| Error::Protocol {
+                expected: format!("a JSON object ({e})"),
+                got: String::new(),
+            })?;
             if let Some(reply) = self.take_reply(msg, command, false)? {
                 return Ok(RawReply::Other(reply));
             }

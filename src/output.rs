@@ -51,7 +51,7 @@ pub fn compact(raw: &str) -> Result<String, serde_json::Error> {
 }
 
 /// Writes what it deserializes as compact JSON.
-struct Transcode<'a>(&'a mut Vec<u8>);
+pub(crate) struct Transcode<'a>(pub(crate) &'a mut Vec<u8>);
 
 impl<'de> serde::de::DeserializeSeed<'de> for Transcode<'_> {
     type Value = ();

@@ -140,38 +140,61 @@ impl Tracer {
     }
 }
 
-/// A message whose top-level members are raw JSON text, in the order they
-/// came (a message printed whole must keep QEMU's order).
-pub(crate) struct RawMessage(pub(crate) Vec<(String, Box<serde_json::value::RawValue>)>);
+/// A message parsed with its `return` (if any) transcoded straight to
+/// compact JSON text ([`crate::output::compact`]'s form) and its other
+/// members as values, in the order they came: one pass over a large reply,
+/// and no `Value` built of it.
+pub(crate) struct CompactMessage {
+    /// The members other than `return`.
+    pub(crate) members: Vec<(String, Value)>,
+    /// `return` as compact JSON, and the place it had among the members.
+    pub(crate) ret: Option<(usize, String)>,
+}
 
-impl RawMessage {
+impl CompactMessage {
     pub(crate) fn has(&self, key: &str) -> bool {
-        self.0.iter().any(|(k, _)| k == key)
+        self.members.iter().any(|(k, _)| k == key)
     }
 
-    pub(crate) fn take(&mut self, key: &str) -> Option<Box<serde_json::value::RawValue>> {
-        let at = self.0.iter().position(|(k, _)| k == key)?;
-        Some(self.0.remove(at).1)
+    /// The whole message as a map, members in their order.
+    pub(crate) fn into_map(self) -> Result<Map<String, Value>, serde_json::Error> {
+        let mut members: Vec<(String, Value)> = self.members;
+        if let Some((at, text)) = self.ret {
+            members.insert(
+                at.min(members.len()),
+                ("return".into(), serde_json::from_str(&text)?),
+            );
+        }
+        Ok(members.into_iter().collect())
     }
 }
 
-impl<'de> serde::Deserialize<'de> for RawMessage {
+impl<'de> serde::Deserialize<'de> for CompactMessage {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct Members;
         impl<'de> serde::de::Visitor<'de> for Members {
-            type Value = RawMessage;
+            type Value = CompactMessage;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a JSON object")
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> Result<RawMessage, A::Error> {
+            ) -> Result<CompactMessage, A::Error> {
                 let mut members = Vec::new();
-                while let Some(member) = map.next_entry()? {
-                    members.push(member);
+                let mut ret = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "return" && ret.is_none() {
+                        let mut out = Vec::new();
+                        map.next_value_seed(crate::output::Transcode(&mut out))?;
+                        // Only whole UTF-8 strings and ASCII were written.
+                        let text = String::from_utf8(out).unwrap_or_default();
+                        ret = Some((members.len(), text));
+                    } else {
+                        members.push((key, map.next_value()?));
+                    }
                 }
-                Ok(RawMessage(members))
+                Ok(CompactMessage { members, ret })
             }
         }
         d.deserialize_map(Members)
@@ -366,13 +389,12 @@ impl Decoder {
         self.read_parsed(stream, deadline, |bytes| serde_json::from_slice(bytes))
     }
 
-    /// Reads a message whose top-level members are kept as raw JSON text
-    /// (nothing below them is parsed).
-    pub(crate) fn read_raw_message<S: Stream>(
+    /// Reads a message with its `return` transcoded to compact JSON text.
+    pub(crate) fn read_compact_message<S: Stream>(
         &mut self,
         stream: &mut S,
         deadline: Instant,
-    ) -> Result<RawMessage, ReadError> {
+    ) -> Result<CompactMessage, ReadError> {
         self.read_parsed(stream, deadline, |bytes| serde_json::from_slice(bytes))
     }
 

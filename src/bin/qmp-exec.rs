@@ -8,7 +8,6 @@ use qmp::cli::{ConnectOpts, EventOpts, Failure, OutputOpts, RunResult, Status};
 use qmp::items::{Item, build_arguments};
 use qmp::output::Format;
 use qmp::{RawReply, Request, parse_request};
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 const EXAMPLES: &str = "\
@@ -195,8 +194,8 @@ fn run(args: Args) -> RunResult {
         format == Format::Json || (format == Format::Plain && !io::stdout().is_terminal());
     let reply = if compact && !args.raw && !args.hmp && !request.oob && args.pass_fd.is_empty() {
         match client.request_raw(&request.command, request.arguments.as_ref())? {
-            RawReply::Return(raw) => {
-                print_raw_return(&raw, format)?;
+            RawReply::Return(text) => {
+                print_compact_return(text, format)?;
                 None
             }
             RawReply::Other(reply) => Some(reply),
@@ -220,24 +219,18 @@ fn run(args: Args) -> RunResult {
     qmp::cli::await_events("qmp-exec", &mut client, &wait, format != Format::Plain)
 }
 
-/// A `return` as raw JSON, in compact form; plain strings and `{}` keep
-/// their plain rendering.
-fn print_raw_return(raw: &RawValue, format: Format) -> Result<(), Failure> {
-    let text = raw.get();
-    let empty_object = text.chars().filter(|c| !c.is_whitespace()).eq("{}".chars());
-    if format == Format::Plain && (text.starts_with('"') || empty_object) {
-        let value: Value = serde_json::from_str(text).map_err(|e| qmp::Error::Protocol {
+/// A `return` given as compact JSON text; plain strings and `{}` keep their
+/// plain rendering.
+fn print_compact_return(mut text: String, format: Format) -> Result<(), Failure> {
+    if format == Format::Plain && (text.starts_with('"') || text == "{}") {
+        let value: Value = serde_json::from_str(&text).map_err(|e| qmp::Error::Protocol {
             expected: format!("a JSON value ({e})"),
             got: String::new(),
         })?;
         return Ok(qmp::cli::print(&value, format)?);
     }
-    let mut out = qmp::output::compact(text).map_err(|e| qmp::Error::Protocol {
-        expected: format!("a JSON value ({e})"),
-        got: String::new(),
-    })?;
-    out.push('\n');
-    Ok(qmp::cli::write_stdout(&out, true)?)
+    text.push('\n');
+    Ok(qmp::cli::write_stdout(&text, true)?)
 }
 
 /// Prints a reply (or says what its error means); `Some(status)` ends the
