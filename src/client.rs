@@ -357,11 +357,21 @@ impl<S: Stream> Client<S> {
         command: &str,
         arguments: Option<&Map<String, Value>>,
     ) -> Result<Reply> {
+        let deadline = self.send_in_band(command, arguments)?;
+        self.read_reply(deadline, command, false)
+    }
+
+    /// Writes one in-band request; returns the deadline for its reply.
+    fn send_in_band(
+        &mut self,
+        command: &str,
+        arguments: Option<&Map<String, Value>>,
+    ) -> Result<Instant> {
         self.out.clear();
         self.encode(command, arguments);
         let deadline = deadline_after(self.timeout);
         self.flush(deadline, command)?;
-        self.read_reply(deadline, command, false)
+        Ok(deadline)
     }
 
     /// Sends many requests over this connection without waiting for each
@@ -701,7 +711,8 @@ impl<S: Stream> Client<S> {
 
     /// Runs `command` in band, and returns its `return` value as compact
     /// JSON text when it succeeds, transcoded as the reply is parsed: for
-    /// printing a large reply without building a `Value` of it. Anything else (an error reply) comes back whole.
+    /// printing a large reply without building a `Value` of it. Anything
+    /// else (an error reply) comes back whole.
     ///
     /// # Errors
     /// As [`Client::request`].
@@ -710,10 +721,7 @@ impl<S: Stream> Client<S> {
         command: &str,
         arguments: Option<&Map<String, Value>>,
     ) -> Result<RawReply> {
-        self.out.clear();
-        self.encode(command, arguments);
-        let deadline = deadline_after(self.timeout);
-        self.flush(deadline, command)?;
+        let deadline = self.send_in_band(command, arguments)?;
         loop {
             let what = || format!("the reply to '{command}'");
             let mut msg = self

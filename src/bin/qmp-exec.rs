@@ -104,7 +104,8 @@ fn arguments(args: &Args) -> Result<(Map<String, Value>, Vec<Item>), Failure> {
 /// Option combinations clap cannot check.
 fn check(args: &Args) -> Result<(), Failure> {
     let msg = if args.events.any() && args.batch {
-        "waiting for events (-e, -m, -n, --fail-on) does not go with --batch".to_string()
+        "waiting for events (-e, -m, -n, --fail-on, --event-timeout) does not go with --batch"
+            .to_string()
     } else if args.events.any() && args.events.event.is_empty() {
         "-m/--match, -n/--count, --fail-on and --event-timeout need -e/--event NAME".into()
     } else if args.pass_fd.len() > qmp::MAX_FDS {

@@ -1067,7 +1067,8 @@ fn usage_errors() {
         );
     }
     exec(nowhere, &["--batch", "-e", "E"]).status(2).assert_err(
-        "qmp-exec: waiting for events (-e, -m, -n, --fail-on) does not go with --batch",
+        "qmp-exec: waiting for events (-e, -m, -n, --fail-on, --event-timeout) does not go with \
+         --batch",
     );
     for name in ["qmp-exec", "qmp-events"] {
         let cmd: &[&str] = if name == "qmp-exec" {
