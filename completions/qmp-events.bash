@@ -23,7 +23,7 @@ _qmp__events() {
 
     case "${cmd}" in
         qmp__events)
-            opts="-s -v -e -m -n -j -h -V --socket --timeout --wait --max-message --verbose --event --match --fail-on --count --event-timeout --json --help --version"
+            opts="-s -v -e -m -n -j -h -V --socket --timeout --wait --max-message --verbose --event --match --fail-on --count --event-timeout --json --list --describe --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -74,6 +74,10 @@ _qmp__events() {
                     return 0
                     ;;
                 --event-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --describe)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

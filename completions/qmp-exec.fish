@@ -4,6 +4,7 @@ complete -c qmp-exec -l max-message -d 'Largest message accepted from the server
 complete -c qmp-exec -l args -d 'The whole arguments object as JSON (\'-\' reads it from stdin); items are added to it and override its keys' -r
 complete -c qmp-exec -l pass-fd -d 'Pass inherited file descriptor N with the command (SCM_RIGHTS; repeatable), for getfd and add-fd: --pass-fd 3 3<>disk.img' -r
 complete -c qmp-exec -l cpu-index -d 'With --hmp: run the command on this CPU (as HMP\'s \'cpu N\')' -r
+complete -c qmp-exec -l describe -d 'Describe COMMAND from the server\'s schema: its arguments (types, optional, enum values, nested members) and return type' -r
 complete -c qmp-exec -s e -l event -d 'Wait for events named NAME (repeatable; shell globs such as \'BLOCK_JOB_*\')' -r
 complete -c qmp-exec -s m -l match -d 'Only events whose data meets COND: PATH=VALUE (PATH dotted; a string matches VALUE as text), PATH (present) or !PATH (absent); repeatable, all must hold' -r
 complete -c qmp-exec -l fail-on -d 'End with status 1 when an event NAME whose data meets every COND arrives (COND as for -m; \\, is a comma in a VALUE; repeatable)' -r
@@ -16,6 +17,7 @@ complete -c qmp-exec -l oob -d 'Send the command out of band (exec-oob), ahead o
 complete -c qmp-exec -l batch -d 'Read newline-delimited JSON commands from stdin and print one reply per line; commands with side effects wait for every earlier reply'
 complete -c qmp-exec -l keep-going -d 'With --batch: go on after an error reply or an invalid line (everything pipelined)'
 complete -c qmp-exec -l with-events -d 'With --batch: print the events that arrive as JSON lines too, in order of arrival among the replies'
+complete -c qmp-exec -l list -d 'List the server\'s commands, one per line (with --json: one JSON list)'
 complete -c qmp-exec -s j -l json -d 'Print JSON, one compact document per line (for jq)'
 complete -c qmp-exec -l pretty -d 'Print indented JSON'
 complete -c qmp-exec -l raw -d 'Print the whole reply message, not just its return value'

@@ -31,6 +31,9 @@ pub struct Item {
     pub path: Vec<String>,
     /// The value to send, or the file it is in.
     pub value: ItemValue,
+    /// Written `key:=...` (JSON), not `key=...` (text): a schema types
+    /// only text ([`crate::schema::typing`]).
+    pub json: bool,
 }
 
 /// An item's value: given on the command line, or in a file that is read
@@ -184,6 +187,7 @@ impl FromStr for Item {
             key: key.to_string(),
             path,
             value,
+            json,
         })
     }
 }

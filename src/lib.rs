@@ -14,6 +14,8 @@
 //!   every wait. It never prints: [`Options::trace`] is a hook.
 //! - **handshakes** ([`handshake`]): QMP's greeting and capabilities
 //!   ([`handshake::Qmp`]); the session core does not depend on them.
+//! - **schema** ([`schema`]): the server's `query-qmp-schema`, resolved:
+//!   argument types for typing `key=text` items, descriptions for `help`.
 //! - **helpers** for the tools: request items ([`items`]), QOM paths, types
 //!   and lookups ([`qom`], [`lookup`]), the tree walk ([`tree`]), event
 //!   waits ([`events`]), the line-driven batch ([`batch`]), HMP ([`hmp`]).
@@ -53,6 +55,7 @@ mod message;
 pub mod output;
 pub mod pyfmt;
 pub mod qom;
+pub mod schema;
 mod transport;
 pub mod tree;
 pub mod wire;
@@ -62,5 +65,5 @@ pub use client::{Client, DEFAULT_EVENT_QUEUE, Options, Pipeline, RawReply};
 pub use error::{Error, Phase, QmpError, Result};
 pub use fdpass::{MAX_FDS, is_open as fd_is_open};
 pub use message::{Event, Greeting, Reply, Request, has_no_side_effects, parse_request};
-pub use transport::Connection;
+pub use transport::{Connection, Listener};
 pub use wire::{Direction, Stream, Tracer};

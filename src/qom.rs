@@ -199,7 +199,12 @@ pub fn child_path(path: &str, name: &str) -> String {
 /// # Errors
 /// Why `text` does not fit `ty`, naming the accepted forms.
 pub fn typed_value(text: &str, ty: &str) -> Result<Value, String> {
-    let other_forms = "(--json sends VALUE as JSON, --string as text)";
+    typed_with(text, ty, "(--json sends VALUE as JSON, --string as text)")
+}
+
+/// [`typed_value`], whose errors end with `other_forms`: how else the
+/// value can be written in the tool at hand.
+pub(crate) fn typed_with(text: &str, ty: &str, other_forms: &str) -> Result<Value, String> {
     if let Some((min, max)) = int_range(ty) {
         return match parse_int(text) {
             Some(v) if (min..=max).contains(&v) => Ok(if v < 0 {
@@ -261,7 +266,7 @@ fn int_range(ty: &str) -> Option<(i128, i128)> {
 }
 
 /// An integer written in decimal or `0x` hex, with an optional sign.
-fn parse_int(text: &str) -> Option<i128> {
+pub(crate) fn parse_int(text: &str) -> Option<i128> {
     let (negative, digits) = match text.strip_prefix('-') {
         Some(d) => (true, d),
         None => (false, text.strip_prefix('+').unwrap_or(text)),

@@ -8,7 +8,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::io::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, SockAddr, Socket, Type};
@@ -149,13 +149,103 @@ fn unix_addr(path: &Path) -> io::Result<(SockAddr, Option<std::fs::File>)> {
     Ok((SockAddr::unix(&via)?, Some(dir)))
 }
 
-/// Removes the socket file we bound, however `listen` ends.
-struct Unbind<'a>(Option<&'a Path>);
+/// A bound socket waiting for QEMU to connect (`listen:ADDR`): bound first,
+/// so that QEMU can be started pointing at it (`qmp-shell --wrap`), then
+/// [`Listener::accept`]ed. The socket file it created is removed when it is
+/// dropped.
+#[derive(Debug)]
+pub struct Listener {
+    sock: Socket,
+    tcp: bool,
+    bound: Option<PathBuf>,
+}
 
-impl Drop for Unbind<'_> {
+impl Drop for Listener {
     fn drop(&mut self) {
-        if let Some(path) = self.0 {
+        if let Some(path) = &self.bound {
             let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+impl Listener {
+    /// Binds `inner` (a Unix path, an abstract name, or HOST:PORT) and
+    /// listens. A socket file left by an earlier run is replaced (as QEMU
+    /// does for server=on); one something listens on, or another kind of
+    /// file, is not.
+    ///
+    /// # Errors
+    /// The operating system's, or `AddrInUse` when something listens there.
+    pub fn bind(inner: &Address) -> io::Result<Listener> {
+        let (sock, bound, tcp) = match inner {
+            Address::Unix(path) => {
+                if std::fs::symlink_metadata(path).is_ok() {
+                    match unix_connect(path) {
+                        Ok(_) => {
+                            return Err(io::Error::new(
+                                io::ErrorKind::AddrInUse,
+                                "something already listens there",
+                            ));
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                            std::fs::remove_file(path)?;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                let (addr, _dir) = unix_addr(path)?;
+                let sock = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+                sock.bind(&addr)?;
+                (sock, Some(path.clone()), false)
+            }
+            Address::Abstract(name) => {
+                let sock = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+                sock.bind(&abstract_addr(name)?)?;
+                (sock, None, false)
+            }
+            Address::Tcp { host, port } => {
+                let addr = (host.as_str(), *port)
+                    .to_socket_addrs()?
+                    .next()
+                    .ok_or_else(|| {
+                        io::Error::new(io::ErrorKind::NotFound, "host name resolved to nothing")
+                    })?;
+                let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+                sock.set_reuse_address(true)?;
+                sock.bind(&addr.into())?;
+                (sock, None, true)
+            }
+            Address::Listen(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "listen: once is enough",
+                ));
+            }
+        };
+        let listener = Listener { sock, tcp, bound };
+        listener.sock.listen(1)?;
+        Ok(listener)
+    }
+
+    /// Waits until `deadline` for one connection and takes it.
+    ///
+    /// # Errors
+    /// `TimedOut` when the deadline passes, else the operating system's.
+    pub fn accept(&self, deadline: Instant) -> io::Result<Connection> {
+        loop {
+            let left = remaining(deadline).ok_or(io::ErrorKind::TimedOut)?;
+            // accept(2) honours SO_RCVTIMEO on Linux.
+            self.sock.set_read_timeout(Some(left))?;
+            match self.sock.accept() {
+                Ok((conn, _)) if self.tcp => {
+                    conn.set_tcp_nodelay(true)?;
+                    return Ok(Connection::Tcp(conn.into()));
+                }
+                Ok((conn, _)) => return Ok(Connection::Unix(conn.into())),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) => return Err(io::ErrorKind::TimedOut.into()),
+                Err(e) => return Err(e),
+            }
         }
     }
 }
@@ -163,74 +253,7 @@ impl Drop for Unbind<'_> {
 /// Binds `inner`, waits until `deadline` for one connection, and takes it;
 /// the socket file is removed again (QEMU has connected, or never will).
 fn listen(inner: &Address, deadline: Instant) -> io::Result<Connection> {
-    let (sock, bound) = match inner {
-        Address::Unix(path) => {
-            // A socket left by an earlier run is replaced (as QEMU does for
-            // server=on); one something listens on, or a file, is not.
-            if std::fs::symlink_metadata(path).is_ok() {
-                match unix_connect(path) {
-                    Ok(_) => {
-                        return Err(io::Error::new(
-                            io::ErrorKind::AddrInUse,
-                            "something already listens there",
-                        ));
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                        std::fs::remove_file(path)?;
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            let (addr, _dir) = unix_addr(path)?;
-            let sock = Socket::new(Domain::UNIX, Type::STREAM, None)?;
-            sock.bind(&addr)?;
-            (sock, Some(path.as_path()))
-        }
-        Address::Abstract(name) => {
-            let sock = Socket::new(Domain::UNIX, Type::STREAM, None)?;
-            sock.bind(&abstract_addr(name)?)?;
-            (sock, None)
-        }
-        Address::Tcp { host, port } => {
-            let addr = (host.as_str(), *port)
-                .to_socket_addrs()?
-                .next()
-                .ok_or_else(|| {
-                    io::Error::new(io::ErrorKind::NotFound, "host name resolved to nothing")
-                })?;
-            let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-            sock.set_reuse_address(true)?;
-            sock.bind(&addr.into())?;
-            (sock, None)
-        }
-        Address::Listen(_) => {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "listen: once is enough",
-            ));
-        }
-    };
-    let _unbind = Unbind(bound);
-    sock.listen(1)?;
-    loop {
-        let left = remaining(deadline).ok_or(io::ErrorKind::TimedOut)?;
-        // accept(2) honours SO_RCVTIMEO on Linux.
-        sock.set_read_timeout(Some(left))?;
-        match sock.accept() {
-            Ok((conn, _)) => {
-                return Ok(match inner {
-                    Address::Tcp { .. } => {
-                        conn.set_tcp_nodelay(true)?;
-                        Connection::Tcp(conn.into())
-                    }
-                    _ => Connection::Unix(conn.into()),
-                });
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if is_timeout(&e) => return Err(io::ErrorKind::TimedOut.into()),
-            Err(e) => return Err(e),
-        }
-    }
+    Listener::bind(inner)?.accept(deadline)
 }
 
 fn too_long(path: &Path) -> io::Error {

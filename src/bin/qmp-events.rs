@@ -1,6 +1,7 @@
 //! qmp-events: print the events of a QMP monitor as they arrive.
 
 use clap::Parser;
+use qmp::cli::describe::Kind;
 use qmp::cli::{ConnectOpts, EventOpts, RunResult};
 
 const EXAMPLES: &str = "\
@@ -32,9 +33,27 @@ struct Args {
     /// Print each event as one JSON object per line
     #[arg(short, long)]
     json: bool,
+    /// List the server's events, one per line (with --json: one JSON list)
+    #[arg(long, conflicts_with_all = ["describe", "event"])]
+    list: bool,
+    /// Describe EVENT from the server's schema: the members of its data (types, optional, enum values)
+    #[arg(long, value_name = "EVENT", conflicts_with = "event")]
+    describe: Option<String>,
 }
 
 fn run(args: Args) -> RunResult {
+    if args.list {
+        return qmp::cli::describe::list(&args.conn, Kind::Event, args.json);
+    }
+    if let Some(name) = &args.describe {
+        return qmp::cli::describe::describe(
+            "qmp-events",
+            &args.conn,
+            Kind::Event,
+            name,
+            args.json,
+        );
+    }
     let mut client = args.conn.connect(false, true)?;
     let wait = args.events.wait(args.conn.timeout, None);
     qmp::cli::await_events("qmp-events", &mut client, &wait, args.json)

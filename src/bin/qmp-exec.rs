@@ -4,6 +4,7 @@ use std::io::{self, BufWriter, IsTerminal, Read, Write};
 
 use clap::Parser;
 use qmp::batch::Batch;
+use qmp::cli::describe::Kind;
 use qmp::cli::{ConnectOpts, EventOpts, Failure, OutputOpts, RunResult, Status};
 use qmp::items::{Item, build_arguments};
 use qmp::output::Format;
@@ -30,7 +31,7 @@ struct Args {
     #[command(flatten)]
     conn: ConnectOpts,
     /// The command to run, e.g. query-status, or a whole command as JSON ('{"execute": ...}'); with --hmp: the first word of the HMP command line
-    #[arg(required_unless_present = "batch", conflicts_with = "batch")]
+    #[arg(required_unless_present_any = ["batch", "list", "describe"], conflicts_with = "batch")]
     command: Option<String>,
     /// Arguments: key=text, key:=json, key=@file, key:=@file; a.b=x nests (with --hmp: the rest of the command line)
     #[arg(value_name = "ITEM")]
@@ -59,6 +60,12 @@ struct Args {
     /// With --batch: print the events that arrive as JSON lines too, in order of arrival among the replies
     #[arg(long, requires = "batch")]
     with_events: bool,
+    /// List the server's commands, one per line (with --json: one JSON list)
+    #[arg(long, conflicts_with_all = ["command", "batch", "describe"])]
+    list: bool,
+    /// Describe COMMAND from the server's schema: its arguments (types, optional, enum values, nested members) and return type
+    #[arg(long, value_name = "COMMAND", conflicts_with_all = ["command", "batch"])]
+    describe: Option<String>,
     #[command(flatten)]
     out: OutputOpts,
     /// Print the whole reply message, not just its return value
@@ -181,6 +188,13 @@ fn explain(e: qmp::QmpError, args: &Args, items: &[Item]) -> RunResult {
 
 fn run(args: Args) -> RunResult {
     check(&args)?;
+    let json = args.out.format() != Format::Plain;
+    if args.list {
+        return qmp::cli::describe::list(&args.conn, Kind::Command, json);
+    }
+    if let Some(name) = &args.describe {
+        return qmp::cli::describe::describe("qmp-exec", &args.conn, Kind::Command, name, json);
+    }
     if args.batch {
         return batch(&args);
     }

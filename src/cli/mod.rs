@@ -4,6 +4,7 @@
 //! Internal to the qmp-tools binaries: not part of the library's API (no
 //! semver promise), and built only with the `cli` feature (the default).
 
+pub mod describe;
 mod run;
 
 use std::io::{self, IsTerminal, Write};
@@ -77,14 +78,27 @@ impl ConnectOpts {
     /// # Errors
     /// A [`UsageError`] when no address was given, else the library's errors.
     pub fn connect(&self, oob: bool, events: bool) -> Result<Client, Failure> {
-        let Some(address) = &self.socket else {
-            return Err(Failure::Usage(
+        let address = self.address()?;
+        Ok(Client::connect(address, &self.options(oob, events))?)
+    }
+
+    /// The address given.
+    ///
+    /// # Errors
+    /// A usage failure naming `-s` and `QMP_SOCKET` when none was given.
+    pub fn address(&self) -> Result<&Address, Failure> {
+        self.socket.as_ref().ok_or_else(|| {
+            Failure::Usage(
                 "no monitor address: give -s/--socket ADDR or set QMP_SOCKET (ADDR: PATH, \
                  unix:PATH, unix:@NAME, HOST:PORT, tcp:HOST:PORT, [IPV6]:PORT or listen:ADDR)"
                     .into(),
-            ));
-        };
-        let options = Options {
+            )
+        })
+    }
+
+    /// The client options these flags give (see [`ConnectOpts::connect`]).
+    pub fn options(&self, oob: bool, events: bool) -> Options {
+        Options {
             timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
             wait: self.wait,
             max_message: self.max_message,
@@ -95,8 +109,7 @@ impl ConnectOpts {
             } else {
                 0
             },
-        };
-        Ok(Client::connect(address, &options)?)
+        }
     }
 }
 

@@ -11,5 +11,6 @@ mod matrix;
 mod qemu;
 mod qom;
 mod robust;
+mod schema;
 mod statuses;
 mod util;

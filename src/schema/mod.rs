@@ -1,0 +1,375 @@
+//! The server's own description of itself: `query-qmp-schema`, resolved.
+//!
+//! QEMU's introspection (QMP spec, docs/devel/qapi-code-gen.rst,
+//! "Client JSON Protocol introspection") lists every command, event and
+//! type the server knows. Types are mostly named by numbers that stand for
+//! anonymous types (the names are masked so clients cannot depend on them);
+//! only the built-in types keep names (`str`, `int`, `number`, `bool`,
+//! `null`, `any`). Nothing is compiled in: a [`Schema`] is fetched from the
+//! server in front of the tool, so it is right for any QEMU version.
+//!
+//! - [`Schema::member_type`] finds the type of a dotted argument key (the
+//!   item grammar's `a.b.c`), following union variants by the discriminator
+//!   value already given and the object branch of alternates;
+//! - [`typing`] converts `key=text` items by those types;
+//! - [`describe`] renders a command's or event's arguments (`help`).
+
+pub mod describe;
+pub mod typing;
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::{Map, Value};
+
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::wire::Stream;
+
+/// One resolved `query-qmp-schema`: commands, events and the types they use.
+#[derive(Debug, Clone, Default)]
+pub struct Schema {
+    types: HashMap<String, Type>,
+    commands: BTreeMap<String, Command>,
+    events: BTreeMap<String, String>,
+}
+
+/// A command: its argument and return types, and whether it may run out of
+/// band.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    /// The name of its arguments' object type.
+    pub arg_type: String,
+    /// The name of its return type.
+    pub ret_type: String,
+    /// Whether it can be sent with `exec-oob`.
+    pub allow_oob: bool,
+    /// Its features (`deprecated`, `unstable`, ...).
+    pub features: Vec<String>,
+}
+
+/// A type of the schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Type {
+    /// A built-in type, by its JSON type: `string`, `int`, `number`,
+    /// `boolean`, `null`, or `value` (any JSON value).
+    Builtin(String),
+    /// An enumeration: the values it takes.
+    Enum(Vec<String>),
+    /// A list of the element type.
+    Array(String),
+    /// An object: members, and for a union the tag member and its variants.
+    Object(Object),
+    /// One of several types, told apart by their JSON type.
+    Alternate(Vec<String>),
+}
+
+/// An object type (a struct, or a union's base with its variants).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Object {
+    /// Its members (for a union, the common ones; the tag is among them).
+    pub members: Vec<Member>,
+    /// The union's discriminator member, if it is a union.
+    pub tag: Option<String>,
+    /// For each value of the tag, the object type whose members are added.
+    pub variants: Vec<(String, String)>,
+}
+
+/// A member of an object type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Its name.
+    pub name: String,
+    /// Its type's name.
+    pub ty: String,
+    /// Whether it may be left out.
+    pub optional: bool,
+    /// Its features (`deprecated`, `unstable`, ...).
+    pub features: Vec<String>,
+}
+
+fn bad(what: impl Into<String>) -> Error {
+    Error::Protocol {
+        expected: "a query-qmp-schema entry".into(),
+        got: what.into(),
+    }
+}
+
+fn string<'a>(entry: &'a Map<String, Value>, key: &str) -> Result<&'a str> {
+    entry
+        .get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad(format!("an entry without a string '{key}'")))
+}
+
+fn features(entry: &Map<String, Value>) -> Vec<String> {
+    entry
+        .get("features")
+        .and_then(Value::as_array)
+        .map(|f| {
+            f.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn list<'a>(entry: &'a Map<String, Value>, key: &str) -> Result<&'a [Value]> {
+    entry
+        .get(key)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .ok_or_else(|| bad(format!("an entry without a list '{key}'")))
+}
+
+fn object(entry: &Map<String, Value>) -> Result<Object> {
+    let mut members = Vec::new();
+    for m in list(entry, "members")? {
+        let m = m
+            .as_object()
+            .ok_or_else(|| bad("a member that is not an object"))?;
+        members.push(Member {
+            name: string(m, "name")?.to_string(),
+            ty: string(m, "type")?.to_string(),
+            // Introspection marks an optional member with "default": null.
+            optional: m.contains_key("default"),
+            features: features(m),
+        });
+    }
+    let mut variants = Vec::new();
+    if entry.contains_key("variants") {
+        for v in list(entry, "variants")? {
+            let v = v
+                .as_object()
+                .ok_or_else(|| bad("a variant that is not an object"))?;
+            variants.push((
+                string(v, "case")?.to_string(),
+                string(v, "type")?.to_string(),
+            ));
+        }
+    }
+    let tag = match entry.get("tag") {
+        None => None,
+        Some(_) => Some(string(entry, "tag")?.to_string()),
+    };
+    Ok(Object {
+        members,
+        tag,
+        variants,
+    })
+}
+
+impl Schema {
+    /// Asks the server for its schema (`query-qmp-schema`) and resolves it.
+    ///
+    /// # Errors
+    /// The client's errors, or [`Error::Protocol`] for a schema that does
+    /// not hold together (an entry of no known form, a type named but not
+    /// defined).
+    pub fn fetch<S: Stream>(client: &mut Client<S>) -> Result<Schema> {
+        let value = client.execute("query-qmp-schema", None)?;
+        Schema::from_value(&value)
+    }
+
+    /// Resolves the return value of `query-qmp-schema`.
+    ///
+    /// # Errors
+    /// [`Error::Protocol`] for an entry of no known form, or a type that is
+    /// named (by a command, event, member, variant, array or alternate) but
+    /// not defined.
+    pub fn from_value(value: &Value) -> Result<Schema> {
+        let entries = value
+            .as_array()
+            .ok_or_else(|| bad("a schema that is not a list"))?;
+        let mut schema = Schema::default();
+        for entry in entries {
+            let entry = entry.as_object().ok_or_else(|| bad("a non-object"))?;
+            let name = string(entry, "name")?.to_string();
+            let ty = match string(entry, "meta-type")? {
+                "command" => {
+                    let command = Command {
+                        arg_type: string(entry, "arg-type")?.to_string(),
+                        ret_type: string(entry, "ret-type")?.to_string(),
+                        allow_oob: entry.get("allow-oob") == Some(&Value::Bool(true)),
+                        features: features(entry),
+                    };
+                    schema.commands.insert(name, command);
+                    continue;
+                }
+                "event" => {
+                    schema
+                        .events
+                        .insert(name, string(entry, "arg-type")?.to_string());
+                    continue;
+                }
+                "builtin" => Type::Builtin(string(entry, "json-type")?.to_string()),
+                "enum" => Type::Enum(match entry.get("members") {
+                    // Since QEMU 6.2: members with features; "values" stays.
+                    Some(Value::Array(m)) => m
+                        .iter()
+                        .filter_map(|m| m.get("name").and_then(Value::as_str))
+                        .map(String::from)
+                        .collect(),
+                    _ => list(entry, "values")?
+                        .iter()
+                        .filter_map(|v| v.as_str().map(String::from))
+                        .collect(),
+                }),
+                "array" => Type::Array(string(entry, "element-type")?.to_string()),
+                "object" => Type::Object(object(entry)?),
+                "alternate" => Type::Alternate(
+                    list(entry, "members")?
+                        .iter()
+                        .filter_map(|m| m.get("type").and_then(Value::as_str))
+                        .map(String::from)
+                        .collect(),
+                ),
+                other => return Err(bad(format!("meta-type '{other}' of '{name}'"))),
+            };
+            schema.types.insert(name, ty);
+        }
+        schema.check()?;
+        Ok(schema)
+    }
+
+    /// Every type named anywhere is defined.
+    fn check(&self) -> Result<()> {
+        let named = self
+            .commands
+            .values()
+            .flat_map(|c| [&c.arg_type, &c.ret_type])
+            .chain(self.events.values())
+            .chain(self.types.values().flat_map(|t| -> Vec<&String> {
+                match t {
+                    Type::Builtin(_) | Type::Enum(_) => vec![],
+                    Type::Array(e) => vec![e],
+                    Type::Alternate(a) => a.iter().collect(),
+                    Type::Object(o) => o
+                        .members
+                        .iter()
+                        .map(|m| &m.ty)
+                        .chain(o.variants.iter().map(|(_, t)| t))
+                        .collect(),
+                }
+            }));
+        for name in named {
+            if !self.types.contains_key(name) {
+                return Err(bad(format!("type '{name}' is used but not defined")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The command names, sorted.
+    pub fn commands(&self) -> impl Iterator<Item = &str> {
+        self.commands.keys().map(String::as_str)
+    }
+
+    /// The event names, sorted.
+    pub fn events(&self) -> impl Iterator<Item = &str> {
+        self.events.keys().map(String::as_str)
+    }
+
+    /// A command by name.
+    pub fn command(&self, name: &str) -> Option<&Command> {
+        self.commands.get(name)
+    }
+
+    /// An event's data type by the event's name.
+    pub fn event(&self, name: &str) -> Option<&str> {
+        self.events.get(name).map(String::as_str)
+    }
+
+    /// A type by name ([`Schema::from_value`] checked that every type named
+    /// in the schema is there).
+    pub fn ty(&self, name: &str) -> Option<&Type> {
+        self.types.get(name)
+    }
+
+    /// The object type an alternate would take a nested key in (`file.driver`
+    /// in a `BlockdevRef`, an alternate of an object and a string); for an
+    /// object type, itself.
+    pub fn as_object(&self, name: &str) -> Option<&Object> {
+        match self.ty(name)? {
+            Type::Object(o) => Some(o),
+            Type::Alternate(branches) => branches.iter().find_map(|b| match self.ty(b) {
+                Some(Type::Object(o)) => Some(o),
+                _ => None,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The members of object type `name` that apply given the object's
+    /// value so far (`given`): the common ones, then those of the variant
+    /// the tag's value selects. With no tag value given, only the common
+    /// ones.
+    pub fn members(&self, name: &str, given: Option<&Map<String, Value>>) -> Vec<&Member> {
+        let Some(object) = self.as_object(name) else {
+            return Vec::new();
+        };
+        let mut members: Vec<&Member> = object.members.iter().collect();
+        let case = object
+            .tag
+            .as_ref()
+            .and_then(|tag| given?.get(tag)?.as_str());
+        if let Some(case) = case
+            && let Some((_, variant)) = object.variants.iter().find(|(c, _)| c == case)
+        {
+            members.extend(self.members(variant, given));
+        }
+        members
+    }
+
+    /// The type of the member at `path` (a dotted key, split) under object
+    /// type `name`, given the arguments so far (`given`, the whole object at
+    /// `name`'s level): union variants are those the tag values in `given`
+    /// select. When no tag value is given and the variants name the key
+    /// with one type, that type. `None` for a key the schema does not have.
+    pub fn member_type<'a>(
+        &'a self,
+        name: &'a str,
+        path: &[String],
+        given: Option<&Map<String, Value>>,
+    ) -> Option<&'a str> {
+        let (first, rest) = path.split_first()?;
+        let ty = match self.members(name, given).iter().find(|m| &m.name == first) {
+            Some(m) => m.ty.as_str(),
+            None => self.in_any_variant(name, first)?,
+        };
+        if rest.is_empty() {
+            return Some(ty);
+        }
+        self.member_type(ty, rest, given.and_then(|g| g.get(first)?.as_object()))
+    }
+
+    /// The type of `key` in the variants of union `name` when they agree on
+    /// it (for a key typed before the tag's value is known).
+    fn in_any_variant(&self, name: &str, key: &str) -> Option<&str> {
+        let object = self.as_object(name)?;
+        let mut found: Option<&str> = None;
+        for (_, variant) in &object.variants {
+            if let Some(m) = self.members(variant, None).iter().find(|m| m.name == key) {
+                match found {
+                    Some(t) if t != m.ty => return None,
+                    _ => found = Some(&m.ty),
+                }
+            }
+        }
+        found
+    }
+
+    /// The values of the tag of union `name` (for completion), with the
+    /// tag's name.
+    pub fn tag(&self, name: &str) -> Option<(&str, Vec<&str>)> {
+        let object = self.as_object(name)?;
+        let tag = object.tag.as_deref()?;
+        Some((
+            tag,
+            object.variants.iter().map(|(c, _)| c.as_str()).collect(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests;
