@@ -1,5 +1,5 @@
-//! Passing file descriptors with a message (SCM_RIGHTS): the one place of
-//! the library with `unsafe` code.
+//! Passing file descriptors with a message (SCM_RIGHTS), and waiting for
+//! one to be readable: the one place of the library with `unsafe` code.
 //!
 //! QEMU's `getfd` and `add-fd` take the descriptors that arrive as
 //! ancillary data of the same `sendmsg` as the command's bytes (QMP-NOTES:
@@ -64,4 +64,46 @@ pub fn is_open(fd: RawFd) -> bool {
     // SAFETY: F_GETFD only reads the descriptor's flags; any int is a valid
     // argument (a closed or invalid one gives EBADF).
     unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+}
+
+/// Waits up to `timeout` for `fd` to be readable (data, or the peer's
+/// end); `false` when the time passed first or a signal came.
+///
+/// # Errors
+/// poll(2)'s error other than EINTR.
+pub fn wait_readable(fd: RawFd, timeout: std::time::Duration) -> io::Result<bool> {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: one valid pollfd, which poll(2) only writes revents of.
+    let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+    match n {
+        n if n > 0 => Ok(true),
+        0 => Ok(false),
+        _ => {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                Ok(false)
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Sends `signal` to process `pid` (the shell stopping the QEMU it
+/// started).
+///
+/// # Errors
+/// kill(2)'s error.
+pub(crate) fn signal(pid: i32, signal: i32) -> io::Result<()> {
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours.
+    if unsafe { libc::kill(pid, signal) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }

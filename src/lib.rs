@@ -63,7 +63,7 @@ pub mod wire;
 pub use address::Address;
 pub use client::{Client, DEFAULT_EVENT_QUEUE, Options, Pipeline, RawReply};
 pub use error::{Error, Phase, QmpError, Result};
-pub use fdpass::{MAX_FDS, is_open as fd_is_open};
+pub use fdpass::{MAX_FDS, is_open as fd_is_open, wait_readable};
 pub use message::{Event, Greeting, Reply, Request, has_no_side_effects, parse_request};
 pub use transport::{Connection, Listener};
 pub use wire::{Direction, Stream, Tracer};

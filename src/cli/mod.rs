@@ -6,6 +6,8 @@
 
 pub mod describe;
 mod run;
+#[cfg(feature = "shell")]
+pub mod shell;
 
 use std::io::{self, IsTerminal, Write};
 use std::time::Duration;
@@ -181,7 +183,12 @@ impl EventOpts {
 /// # Errors
 /// The write error.
 pub fn print_event(event: &Event, json: bool) -> io::Result<()> {
-    let text = if json {
+    write_stdout(&event_line(event, json), json)
+}
+
+/// The line [`print_event`] prints, with its newline.
+pub fn event_line(event: &Event, json: bool) -> String {
+    if json {
         format!("{}\n", serde_json::Value::Object(event.message().clone()))
     } else {
         let (s, us) = event.timestamp().unwrap_or((0, 0));
@@ -189,8 +196,7 @@ pub fn print_event(event: &Event, json: bool) -> io::Result<()> {
             Some(data) => format!("{s}.{us:06} {} {data}\n", event.name()),
             None => format!("{s}.{us:06} {}\n", event.name()),
         }
-    };
-    write_stdout(&text, json)
+    }
 }
 
 /// The stderr line for a `--fail-on` event: its name and data, so that a log

@@ -12,5 +12,6 @@ mod qemu;
 mod qom;
 mod robust;
 mod schema;
+mod shell;
 mod statuses;
 mod util;

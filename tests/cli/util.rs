@@ -29,6 +29,7 @@ pub fn bin(name: &str) -> &'static str {
         "qom-list" => env!("CARGO_BIN_EXE_qom-list"),
         "qom-tree" => env!("CARGO_BIN_EXE_qom-tree"),
         "qmp-events" => env!("CARGO_BIN_EXE_qmp-events"),
+        "qmp-shell" => env!("CARGO_BIN_EXE_qmp-shell"),
         _ => panic!("unknown binary {name}"),
     }
 }

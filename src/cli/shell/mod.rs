@@ -1,0 +1,530 @@
+//! qmp-shell's core: a line in, a request out (typed by the server's
+//! schema), the reply or a description back. The line editor
+//! ([`editor`]) and completion ([`complete`]) sit on top; nothing here
+//! prints.
+
+pub mod complete;
+pub mod editor;
+pub mod words;
+pub mod wrap;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use serde_json::{Map, Value, json};
+
+use crate::client::Client;
+use crate::error::Error;
+use crate::items::{Item, build_arguments};
+use crate::message::{Event, Reply, Request, parse_request};
+use crate::schema::typing::{self, set, text_of};
+use crate::schema::{Schema, Type, describe};
+use crate::wire::{Direction, Tracer};
+use words::Word;
+
+/// How a text value can be written instead, in the shell.
+const FORMS: &str = "(key:=json sends JSON as written)";
+
+/// What the session, the completer and the event printer share.
+pub struct Shared {
+    client: Mutex<Client>,
+    /// The server's schema (`None` in HMP mode, which does not need it).
+    pub schema: Option<Schema>,
+    /// `-H`: lines are HMP command lines.
+    pub hmp: bool,
+    /// Inside `transaction(` ... `)`: the first word is an action.
+    pub in_transaction: AtomicBool,
+    /// Set while the shell talks to QEMU on its own behalf (completion,
+    /// events), so that `-v` echoes only what the user sent.
+    quiet: Arc<AtomicBool>,
+    drivers: OnceLock<Vec<String>>,
+    hmp_names: OnceLock<(Vec<String>, Vec<String>)>,
+}
+
+impl Shared {
+    /// Shares `client`; `quiet` is the flag [`tracer`] was given.
+    pub fn new(client: Client, schema: Option<Schema>, hmp: bool, quiet: Arc<AtomicBool>) -> Self {
+        Shared {
+            client: Mutex::new(client),
+            schema,
+            hmp,
+            in_transaction: AtomicBool::new(false),
+            quiet,
+            drivers: OnceLock::new(),
+            hmp_names: OnceLock::new(),
+        }
+    }
+
+    /// The client, for the user's own command.
+    fn client(&self) -> MutexGuard<'_, Client> {
+        // A panic while holding the lock aborts (panic = "abort"), so the
+        // lock is never poisoned in the binaries; in tests, take it anyway.
+        self.client.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` on the client with `-v` echo off (the shell's own queries).
+    pub fn quietly<T>(&self, f: impl FnOnce(&mut Client) -> T) -> T {
+        let mut client = self.client();
+        self.quiet.store(true, Ordering::Relaxed);
+        let out = f(&mut client);
+        self.quiet.store(false, Ordering::Relaxed);
+        out
+    }
+
+    /// The events that have arrived, without waiting.
+    ///
+    /// # Errors
+    /// [`Error::Closed`] when QEMU has gone.
+    pub fn ready_events(&self) -> Result<Vec<Event>, Error> {
+        self.quietly(|c| c.ready_events())
+    }
+
+    /// The socket's descriptor, to poll for events.
+    pub fn poll_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.client().poll_fd()
+    }
+
+    /// Concrete device types (`driver=` of device_add), asked once.
+    pub fn drivers(&self) -> &[String] {
+        self.drivers.get_or_init(|| {
+            let args = json!({"implements": "device", "abstract": false});
+            let reply = self.quietly(|c| c.execute("qom-list-types", args.as_object()));
+            let mut names: Vec<String> = reply
+                .ok()
+                .and_then(|v| v.as_array().cloned())
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t["name"].as_str().map(String::from))
+                .collect();
+            names.sort();
+            names
+        })
+    }
+
+    /// HMP command names and `info` subcommands, from HMP's `help`.
+    pub fn hmp_names(&self) -> &(Vec<String>, Vec<String>) {
+        self.hmp_names.get_or_init(|| {
+            let names = |line: &str| -> Vec<String> {
+                let request = crate::hmp::request(line, None);
+                let text = self
+                    .quietly(|c| c.execute_request(&request))
+                    .unwrap_or_default();
+                let mut names: Vec<String> = text
+                    .as_str()
+                    .unwrap_or_default()
+                    .lines()
+                    .filter_map(|l| l.split_whitespace().next())
+                    .flat_map(|w| w.split('|').map(String::from).collect::<Vec<_>>())
+                    .filter(|w| w != "info")
+                    .collect();
+                names.sort();
+                names.dedup();
+                names
+            };
+            // "help info" lists "info NAME ...": the second word.
+            let info = {
+                let request = crate::hmp::request("help info", None);
+                let text = self
+                    .quietly(|c| c.execute_request(&request))
+                    .unwrap_or_default();
+                let mut v: Vec<String> = text
+                    .as_str()
+                    .unwrap_or_default()
+                    .lines()
+                    .filter_map(|l| l.split_whitespace().nth(1).map(String::from))
+                    .collect();
+                v.sort();
+                v.dedup();
+                v
+            };
+            let mut commands = names("help");
+            commands.push("info".into());
+            commands.sort();
+            (commands, info)
+        })
+    }
+}
+
+/// `-l FILE` and `-v`: every message both ways to the log, and what the
+/// user's lines send to stderr (not the shell's own queries: `quiet`).
+pub fn tracer(log: Option<File>, echo: bool, quiet: Arc<AtomicBool>) -> Option<Tracer> {
+    if log.is_none() && !echo {
+        return None;
+    }
+    let log = Mutex::new(log);
+    Some(Tracer::new(move |direction, text| {
+        let arrow = match direction {
+            Direction::Sent => "->",
+            Direction::Received => "<-",
+        };
+        if let Some(f) = log.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            // A log that cannot be written must not stop the session.
+            let _ = writeln!(f, "{arrow} {text}");
+        }
+        if echo && direction == Direction::Sent && !quiet.load(Ordering::Relaxed) {
+            eprintln!("{arrow} {}", crate::output::sanitize(text));
+        }
+    }))
+}
+
+/// What a line gave.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Nothing to show (an empty line, an action added to a transaction).
+    Nothing,
+    /// Text for the user: help, a description, the HMP CPU switch.
+    Text(String),
+    /// QEMU's reply to the line's command.
+    Reply(Reply),
+    /// HMP output (`-H`), a success.
+    Hmp(String),
+}
+
+/// Why a line gave no reply.
+#[derive(Debug)]
+pub enum LineError {
+    /// The line is not valid (status 2 in a script): the message says why.
+    Input(String),
+    /// The session cannot go on (QEMU has gone, a protocol error).
+    Fatal(Error),
+}
+
+fn input(e: impl std::fmt::Display) -> LineError {
+    LineError::Input(e.to_string())
+}
+
+/// One shell session: the shared parts and the state lines change.
+pub struct Session {
+    /// What the completer and the event printer share.
+    pub shared: Arc<Shared>,
+    cpu: Option<u64>,
+    actions: Option<Vec<Value>>,
+    /// device-list-properties answers, by driver.
+    properties: HashMap<String, Vec<(String, String)>>,
+}
+
+impl Session {
+    /// A session over `shared`.
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Session {
+            shared,
+            cpu: None,
+            actions: None,
+            properties: HashMap::new(),
+        }
+    }
+
+    /// The prompt for the next line.
+    pub fn prompt(&self) -> &'static str {
+        match (self.shared.hmp, self.actions.is_some()) {
+            (true, _) => "(HMP) ",
+            (false, true) => "TRANS> ",
+            (false, false) => "(QEMU) ",
+        }
+    }
+
+    /// Runs one line.
+    ///
+    /// # Errors
+    /// [`LineError::Input`] for a line that is not valid (nothing was
+    /// sent), [`LineError::Fatal`] when the session cannot go on.
+    pub fn line(&mut self, line: &str) -> Result<Outcome, LineError> {
+        let line = line.trim();
+        if line.is_empty() {
+            return Ok(Outcome::Nothing);
+        }
+        if self.shared.hmp {
+            return self.hmp(line);
+        }
+        if line.starts_with('{') {
+            let (request, _id) = parse_request(line).map_err(input)?;
+            return self.send(&request);
+        }
+        let words = words::split(line, false).map_err(input)?;
+        let first = words[0].text.as_str();
+        if self.actions.is_some() || first == "transaction(" {
+            return self.transaction(&words);
+        }
+        match first {
+            "help" | "?" => return self.help(words.get(1).map(|w| w.text.as_str())),
+            "events" => {
+                let schema = self.schema()?;
+                return Ok(Outcome::Text(columns(
+                    "Events (help EVENT describes one):",
+                    schema.events(),
+                )));
+            }
+            _ => {}
+        }
+        if let Some(name) = first.strip_suffix('?').filter(|n| !n.is_empty()) {
+            return self.help(Some(name));
+        }
+        if first.contains('=') {
+            return Err(input(format!(
+                "'{first}' is an argument, not a command: give the command first"
+            )));
+        }
+        let request = self.request(first, &words[1..])?;
+        self.send(&request)
+    }
+
+    /// The events that came with the last reply (to print before it).
+    pub fn queued_events(&self) -> Vec<Event> {
+        self.shared.client().take_events().collect()
+    }
+
+    fn schema(&self) -> Result<&Schema, LineError> {
+        self.shared
+            .schema
+            .as_ref()
+            .ok_or_else(|| input("no schema in HMP mode"))
+    }
+
+    fn send(&self, request: &Request) -> Result<Outcome, LineError> {
+        let reply = self
+            .shared
+            .client()
+            .send(request)
+            .map_err(LineError::Fatal)?;
+        Ok(Outcome::Reply(reply))
+    }
+
+    fn help(&self, topic: Option<&str>) -> Result<Outcome, LineError> {
+        let schema = self.schema()?;
+        let Some(topic) = topic else {
+            let head = "Commands (help COMMAND or COMMAND? describes one; events lists the \
+                        events; transaction( ACTION ITEM... ) groups actions):";
+            return Ok(Outcome::Text(columns(head, schema.commands())));
+        };
+        describe::command(schema, topic)
+            .or_else(|| describe::event(schema, topic))
+            .map(|d| Outcome::Text(describe::text(&d)))
+            .ok_or_else(|| {
+                input(format!(
+                    "this server has no command or event '{topic}' (help lists the commands, \
+                     events the events)"
+                ))
+            })
+    }
+
+    /// The request for `command ITEM...`, typed by the schema.
+    fn request(&mut self, command: &str, words: &[Word]) -> Result<Request, LineError> {
+        let items = parse_items(words, &[])?;
+        let mut args = build_arguments(Map::new(), &items).map_err(input)?;
+        if let Some(c) = self.shared.schema.as_ref().and_then(|s| s.command(command)) {
+            let arg_type = c.arg_type.clone();
+            self.type_items(command, &arg_type, &mut args, &items)?;
+        }
+        Ok(Request::new(command, Some(args)))
+    }
+
+    /// Types `items` in `args` by object type `ty`; what the schema leaves
+    /// untyped, QEMU may type (device properties, QOM properties).
+    fn type_items(
+        &mut self,
+        command: &str,
+        ty: &str,
+        args: &mut Map<String, Value>,
+        items: &[Item],
+    ) -> Result<(), LineError> {
+        let Some(schema) = self.shared.schema.as_ref() else {
+            return Ok(());
+        };
+        let untyped: Vec<Item> = typing::type_arguments(schema, ty, args, items)
+            .map_err(input)?
+            .into_iter()
+            .cloned()
+            .collect();
+        for item in &untyped {
+            let Some(text) = text_of(item) else { continue };
+            let Some(qom_type) = self.qemu_type(command, item, args) else {
+                continue;
+            };
+            let value = crate::qom::typed_with(text, &qom_type, FORMS)
+                .map_err(|reason| input(format!("'{}': {reason}", item.raw)))?;
+            set(args, &item.path, value);
+        }
+        Ok(())
+    }
+
+    /// The QOM type QEMU gives an item the schema calls `any`: a property
+    /// of device_add's driver, or qom-set's value.
+    fn qemu_type(
+        &mut self,
+        command: &str,
+        item: &Item,
+        args: &Map<String, Value>,
+    ) -> Option<String> {
+        let arg = |k: &str| args.get(k).and_then(Value::as_str).map(String::from);
+        let props = match (command, item.path.as_slice()) {
+            ("device_add", [_]) => {
+                let driver = arg("driver")?;
+                if !self.properties.contains_key(&driver) {
+                    let a = json!({"typename": driver});
+                    let reply = self
+                        .shared
+                        .quietly(|c| c.execute("device-list-properties", a.as_object()));
+                    self.properties
+                        .insert(driver.clone(), name_types(reply.ok()?));
+                }
+                self.properties.get(&driver)?.clone()
+            }
+            ("qom-set", [v]) if v == "value" => {
+                let a = json!({"path": arg("path")?});
+                let reply = self
+                    .shared
+                    .quietly(|c| c.execute("qom-list", a.as_object()));
+                name_types(reply.ok()?)
+            }
+            _ => return None,
+        };
+        let name = match command {
+            "qom-set" => arg("property")?,
+            _ => item.path[0].clone(),
+        };
+        props.into_iter().find(|(n, _)| *n == name).map(|(_, t)| t)
+    }
+
+    /// `transaction(`, an action line, or `)`.
+    fn transaction(&mut self, words: &[Word]) -> Result<Outcome, LineError> {
+        let mut words = words;
+        if words[0].text == "transaction(" {
+            if self.actions.is_some() {
+                return Err(input("a transaction is already open: end it with ')'"));
+            }
+            self.actions = Some(Vec::new());
+            self.shared.in_transaction.store(true, Ordering::Relaxed);
+            words = &words[1..];
+        }
+        let close = words.last().is_some_and(|w| w.text == ")");
+        if close {
+            words = &words[..words.len() - 1];
+        }
+        if let Some(first) = words.first() {
+            let action = self.action(&first.text, &words[1..])?;
+            self.actions.get_or_insert_with(Vec::new).push(action);
+        }
+        if !close {
+            return Ok(Outcome::Nothing);
+        }
+        let actions = self.actions.take().unwrap_or_default();
+        self.shared.in_transaction.store(false, Ordering::Relaxed);
+        let mut args = Map::new();
+        args.insert("actions".into(), Value::Array(actions));
+        self.send(&Request::new("transaction", Some(args)))
+    }
+
+    /// One action: `{"type": NAME, "data": {ITEMS}}`, typed as the
+    /// transaction's action union says.
+    fn action(&mut self, name: &str, words: &[Word]) -> Result<Value, LineError> {
+        let items = parse_items(words, &["data"])?;
+        let mut base = Map::new();
+        base.insert("type".into(), json!(name));
+        let mut action = build_arguments(base, &items).map_err(input)?;
+        if let Some(ty) = self.shared.schema.as_ref().and_then(action_type) {
+            let known = self.shared.schema.as_ref().and_then(|s| s.tag(&ty));
+            if let Some((_, cases)) = known
+                && !cases.contains(&name)
+            {
+                return Err(input(format!(
+                    "'{name}' is not a transaction action; actions: {}",
+                    cases.join(", ")
+                )));
+            }
+            self.type_items("transaction", &ty, &mut action, &items)?;
+        }
+        Ok(Value::Object(action))
+    }
+
+    /// An HMP line: `cpu N` switches the CPU later lines run on (as
+    /// QEMU's qmp-shell does); anything else goes to human-monitor-command.
+    fn hmp(&mut self, line: &str) -> Result<Outcome, LineError> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let ["cpu", n] = words.as_slice() {
+            let n = n
+                .parse::<u64>()
+                .map_err(|_| input(format!("'cpu {n}': the CPU is a number (cpu 0)")))?;
+            self.cpu = Some(n);
+            return Ok(Outcome::Text(format!("later commands run on CPU {n}\n")));
+        }
+        let reply = match self.send(&crate::hmp::request(line, self.cpu))? {
+            Outcome::Reply(r) => r,
+            other => return Ok(other),
+        };
+        if reply.is_error() {
+            return Ok(Outcome::Reply(reply));
+        }
+        let text = reply.message()["return"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        Ok(Outcome::Hmp(text))
+    }
+}
+
+/// The items of `words`, with `prefix` put before every key (an action's
+/// `data`).
+fn parse_items(words: &[Word], prefix: &[&str]) -> Result<Vec<Item>, LineError> {
+    words
+        .iter()
+        .map(|w| {
+            let mut item: Item = w.text.parse().map_err(input)?;
+            if !prefix.is_empty() {
+                let mut path: Vec<String> = prefix.iter().map(|p| p.to_string()).collect();
+                path.append(&mut item.path);
+                item.path = path;
+            }
+            Ok(item)
+        })
+        .collect()
+}
+
+/// The element type of the transaction's `actions` list.
+pub fn action_type(schema: &Schema) -> Option<String> {
+    let arg_type = &schema.command("transaction")?.arg_type;
+    let list = schema.member_type(arg_type, &["actions".to_string()], None)?;
+    match schema.ty(list)? {
+        Type::Array(e) => Some(e.clone()),
+        _ => None,
+    }
+}
+
+/// `[{"name": ..., "type": ...}]` (qom-list, device-list-properties) as
+/// pairs.
+fn name_types(list: Value) -> Vec<(String, String)> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| {
+            Some((
+                p["name"].as_str()?.to_string(),
+                p["type"].as_str()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// `head`, then `names` in lines of at most 78 columns.
+fn columns<'a>(head: &str, names: impl Iterator<Item = &'a str>) -> String {
+    let mut out = format!("{head}\n");
+    let mut line = String::new();
+    for name in names {
+        if !line.is_empty() && line.len() + 1 + name.len() > 78 {
+            out.push_str(&line);
+            out.push('\n');
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(name);
+    }
+    if !line.is_empty() {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,490 @@
+//! qmp-shell against real QEMU: typing by the schema, scripts with and
+//! without -e, transactions, HMP, and the interactive shell through tmux
+//! (completion, events while typing, history, --wrap).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::events::{daemon, mon2};
+use crate::qemu::{Qemu, SYSTEM, available};
+use crate::util::{Out, bin, exec, tool};
+
+/// qmp-shell on `sock` with `lines` as its stdin (a script).
+fn script(sock: &Path, args: &[&str], lines: &[&str]) -> Out {
+    let mut input = lines.join("\n");
+    input.push('\n');
+    tool("qmp-shell", sock, args).stdin(input).run()
+}
+
+fn replies(out: &Out) -> Vec<Value> {
+    out.stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}\n{}", out.show())))
+        .collect()
+}
+
+#[test]
+fn script_types_items_by_the_schema() {
+    let Some(q) = Qemu::qsd(&[]) else { return };
+    // Each line would fail if its text went as a string (or a number) the
+    // way an untyped shell sends it: QEMU's input is strictly typed.
+    let out = script(
+        q.sock(),
+        &[],
+        &[
+            "blockdev-add driver=null-co node-name=n1 size=1048576 read-only=on",
+            "object-add qom-type=iothread id=io1 poll-max-ns=0x1000 poll-grow=2",
+            "qom-set path=/objects/io1 property=poll-shrink value=3",
+            "qom-get path=/objects/io1 property=poll-max-ns",
+            "qom-get path=/objects/io1 property=poll-shrink",
+            "query-named-block-nodes flat=yes",
+            "object-add qom-type=secret id=s1 data=1234",
+            "object-add qom-type=iothread id=io2 poll-max-ns:=\"5\"",
+        ],
+    );
+    out.assert_status(1);
+    let r = replies(&out);
+    assert_eq!(
+        r[..3],
+        [
+            json!({"return": {}}),
+            json!({"return": {}}),
+            json!({"return": {}})
+        ]
+    );
+    assert_eq!(r[3], json!({"return": 4096}));
+    assert_eq!(r[4], json!({"return": 3}));
+    let node = r[5]["return"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node-name"] == "n1");
+    assert_eq!(node.unwrap()["ro"], true, "{}", out.show());
+    // A string member takes digits as a string.
+    assert_eq!(r[6], json!({"return": {}}), "{}", out.show());
+    // key:= is sent as written: a string for an integer, which QEMU refuses.
+    assert_eq!(r[7]["error"]["class"], "GenericError", "{}", out.show());
+    assert!(
+        out.stderr.contains("qmp-shell: line 8: GenericError: "),
+        "{}",
+        out.show()
+    );
+}
+
+#[test]
+fn script_rejects_what_the_schema_refuses_and_says_why() {
+    let Some(q) = Qemu::qsd(&[]) else { return };
+    let table: &[(&str, &str)] = &[
+        (
+            "blockdev-add driver=nope node-name=x",
+            "'nope' is not one of: blkdebug, ",
+        ),
+        (
+            "blockdev-add driver=null-co node-name=x size=1k",
+            "'1k' is not an integer",
+        ),
+        (
+            "blockdev-add driver=null-co node-name=x read-only=2",
+            "'2' is not a bool",
+        ),
+        (
+            "blockdev-add driver=null-co node-name=x cache=1",
+            "this takes an object",
+        ),
+        (
+            "query-named-block-nodes flat=maybe",
+            "true/false, on/off or yes/no",
+        ),
+        ("blockdev-add driver=null-co 'node-name=x", "is not closed"),
+        ("node-name=x", "'node-name=x' is an argument, not a command"),
+        ("help no-such-thing", "no command or event 'no-such-thing'"),
+    ];
+    for (line, want) in table {
+        let out = script(q.sock(), &[], &[line]);
+        out.assert_status(2);
+        assert!(
+            out.stderr.starts_with("qmp-shell: line 1: "),
+            "{}",
+            out.show()
+        );
+        assert!(out.stderr.contains(want), "{line}: {want}\n{}", out.show());
+        assert_eq!(out.stdout, "", "{}", out.show());
+    }
+    // Nothing was sent for them: no node x.
+    let nodes = exec(q.sock(), &["query-named-block-nodes", "--json"])
+        .ok()
+        .json();
+    assert_eq!(nodes, json!([]));
+}
+
+#[test]
+fn script_exit_on_error_stops_and_without_it_goes_on() {
+    let Some(q) = Qemu::qsd(&[]) else { return };
+    let lines = [
+        "blockdev-add driver=null-co node-name=a",
+        "blockdev-del node-name=nope",
+        "blockdev-add driver=null-co node-name=b",
+        "blockdev-add driver=bad",
+        "blockdev-add driver=null-co node-name=c",
+    ];
+    let out = script(q.sock(), &["-e"], &lines);
+    out.assert_status(1);
+    assert_eq!(out.stdout.lines().count(), 2, "{}", out.show());
+    let nodes = |q: &Qemu| {
+        let v = exec(q.sock(), &["query-named-block-nodes", "--json"])
+            .ok()
+            .json();
+        let mut n: Vec<String> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["node-name"].as_str().unwrap().to_string())
+            .collect();
+        n.sort();
+        n
+    };
+    assert_eq!(nodes(&q), ["a"]);
+    // A parse error first: status 2 with -e.
+    script(
+        q.sock(),
+        &["-e"],
+        &[
+            "blockdev-add driver=bad",
+            "blockdev-add driver=null-co node-name=d",
+        ],
+    )
+    .assert_status(2);
+    assert_eq!(nodes(&q), ["a"]);
+    // Without -e every line runs; the status is the first failure's.
+    exec(q.sock(), &["blockdev-del", "node-name=a"]).ok();
+    let out = script(q.sock(), &[], &lines);
+    out.assert_status(1);
+    assert_eq!(nodes(&q), ["a", "b", "c"]);
+    assert!(
+        out.stderr.contains("line 2: ") && out.stderr.contains("line 4: "),
+        "{}",
+        out.show()
+    );
+    // Only successes: 0.
+    script(q.sock(), &[], &["query-version", "", "query-jobs"]).assert_status(0);
+}
+
+#[test]
+fn script_transactions_are_typed_per_action() {
+    let Some(q) = Qemu::qsd(&[]) else { return };
+    let out = script(
+        q.sock(),
+        &["-e"],
+        &[
+            "blockdev-add driver=null-co node-name=n0 size=1048576",
+            "transaction(",
+            "block-dirty-bitmap-add node=n0 name=b0 granularity=65536 persistent=off",
+            "block-dirty-bitmap-add node=n0 name=b1",
+            ")",
+            "transaction( block-dirty-bitmap-remove node=n0 name=b1 )",
+            "x-debug-block-dirty-bitmap-sha256 node=n0 name=b0",
+        ],
+    );
+    out.assert_status(0);
+    let r = replies(&out);
+    assert_eq!(r.len(), 4, "{}", out.show());
+    assert!(r[3]["return"]["sha256"].is_string(), "{}", out.show());
+    exec(
+        q.sock(),
+        &["x-debug-block-dirty-bitmap-sha256", "node=n0", "name=b1"],
+    )
+    .status(1);
+    let out = script(q.sock(), &[], &["transaction(", "frobnicate x=1", ")"]);
+    out.assert_status(2);
+    assert!(
+        out.stderr
+            .contains("'frobnicate' is not a transaction action; actions: abort,"),
+        "{}",
+        out.show()
+    );
+    let out = script(q.sock(), &[], &["transaction(", "abort"]);
+    out.assert_status(2);
+    assert!(
+        out.stderr.contains("ends inside transaction("),
+        "{}",
+        out.show()
+    );
+}
+
+#[test]
+fn script_hmp_switches_cpu() {
+    if !available(SYSTEM) {
+        return;
+    }
+    let Some(q) = Qemu::system(&["-M", "pc", "-smp", "2", "-S", "-accel", "tcg"]) else {
+        return;
+    };
+    let out = script(
+        q.sock(),
+        &["-H"],
+        &["info cpus", "cpu 1", "info cpus", "cpu x"],
+    );
+    out.assert_status(2);
+    let text = &out.stdout;
+    assert!(
+        text.contains("* CPU #0") && text.contains("* CPU #1"),
+        "{}",
+        out.show()
+    );
+    assert!(
+        out.stderr.contains("'cpu x': the CPU is a number"),
+        "{}",
+        out.show()
+    );
+}
+
+/// A tmux server of the test's own (its own socket), running one command.
+struct Tmux {
+    name: String,
+}
+
+impl Tmux {
+    fn start(command: &[&str], env: &[(&str, &str)]) -> Option<Tmux> {
+        if Command::new("tmux").arg("-V").output().is_err() {
+            assert!(
+                std::env::var("QMP_REQUIRE_QEMU").map_or(true, |v| v != "1"),
+                "tmux is not installed and QMP_REQUIRE_QEMU=1 requires it"
+            );
+            eprintln!("SKIPPED: tmux is not installed");
+            return None;
+        }
+        let name = format!("qmp-shell-test-{}-{}", std::process::id(), rand_suffix());
+        let mut c = Command::new("tmux");
+        c.args([
+            "-L",
+            &name,
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-x",
+            "200",
+            "-y",
+            "50",
+        ]);
+        for (k, v) in env {
+            c.args(["-e", &format!("{k}={v}")]);
+        }
+        c.args(command);
+        let status = c.status().unwrap();
+        assert!(status.success(), "tmux new-session failed");
+        Some(Tmux { name })
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut c = Command::new("tmux");
+        c.args(["-L", &self.name, "send-keys", "-t", "0"])
+            .args(keys);
+        assert!(c.status().unwrap().success());
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.name, "capture-pane", "-p", "-t", "0"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits (generously: the machine may be busy) until the screen holds
+    /// `want`.
+    fn wait_for(&self, want: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if s.contains(want) {
+                return s;
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                panic!("{want:?} never appeared; screen:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.name, "kill-server"])
+            .status();
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0);
+    h.finish() % 1_000_000
+}
+
+fn shell_cmd(sock: &Path) -> Vec<String> {
+    vec![
+        bin("qmp-shell").to_string(),
+        "-s".into(),
+        sock.to_str().unwrap().to_string(),
+    ]
+}
+
+#[test]
+fn interactive_completes_commands_nested_keys_and_enum_values() {
+    let Some(q) = Qemu::qsd(&[]) else { return };
+    let state = tempfile::tempdir().unwrap();
+    let cmd = shell_cmd(q.sock());
+    let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
+    let env = [("XDG_STATE_HOME", state.path().to_str().unwrap())];
+    let Some(t) = Tmux::start(&cmd, &env) else {
+        return;
+    };
+    t.wait_for("(QEMU)");
+    // A command name: one candidate, completed in place.
+    t.keys(&["query-named-bl", "Tab"]);
+    t.wait_for("(QEMU) query-named-block-nodes");
+    t.keys(&["C-u"]);
+    // A nested key under an alternate's object branch, then an enum value.
+    t.keys(&["blockdev-add driver=raw node-name=r0 file.dri", "Tab"]);
+    t.wait_for("file.driver=");
+    t.keys(&["null-c", "Tab"]);
+    t.wait_for("file.driver=null-co");
+    t.keys(&[" file.si", "Tab"]);
+    t.wait_for("file.size=");
+    t.keys(&["1048576", "Enter"]);
+    t.wait_for("{}\n(QEMU)");
+    let nodes = exec(q.sock(), &["query-named-block-nodes", "--json"]);
+    // The shell holds the only monitor: ask through its own line instead.
+    drop(nodes);
+    t.keys(&["query-named-block-nodes flat=true", "Enter"]);
+    t.wait_for("\"node-name\": \"r0\"");
+    t.keys(&["C-d"]);
+}
+
+#[test]
+fn interactive_prints_events_while_a_line_is_typed() {
+    let Some(q) = daemon(None) else { return };
+    let state = tempfile::tempdir().unwrap();
+    let cmd = shell_cmd(q.sock());
+    let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
+    let env = [("XDG_STATE_HOME", state.path().to_str().unwrap())];
+    let Some(t) = Tmux::start(&cmd, &env) else {
+        return;
+    };
+    t.wait_for("(QEMU)");
+    t.keys(&["query-ver"]);
+    t.wait_for("(QEMU) query-ver");
+    // A job started from the second monitor: its events reach every monitor.
+    exec(
+        &mon2(&q),
+        &[
+            "blockdev-backup",
+            "job-id=j0",
+            "device=src",
+            "target=dst",
+            "sync=full",
+        ],
+    )
+    .ok();
+    let s = t.wait_for("JOB_STATUS_CHANGE {\"status\":\"created\",\"id\":\"j0\"}");
+    // The line being typed is still there, below the events.
+    let last = s.lines().rev().find(|l| !l.trim().is_empty()).unwrap();
+    assert_eq!(last, "(QEMU) query-ver", "{s}");
+    t.keys(&["sion", "Enter"]);
+    t.wait_for("\"qemu\": {");
+    t.keys(&["C-d"]);
+}
+
+#[test]
+fn interactive_history_is_kept_across_runs() {
+    let Some(q) = Qemu::qsd(&[]) else { return };
+    let state = tempfile::tempdir().unwrap();
+    let cmd = shell_cmd(q.sock());
+    let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
+    let env = [("XDG_STATE_HOME", state.path().to_str().unwrap())];
+    {
+        let Some(t) = Tmux::start(&cmd, &env) else {
+            return;
+        };
+        t.wait_for("(QEMU)");
+        t.keys(&["query-version", "Enter"]);
+        t.wait_for("\"qemu\": {");
+        t.keys(&["C-c"]);
+        t.keys(&["C-d"]);
+        let file = state.path().join("qmp-tools/qmp-shell_history");
+        let start = Instant::now();
+        while !std::fs::read_to_string(&file).is_ok_and(|h| h.contains("query-version")) {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "no history in {}",
+                file.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    // The monitor is free again once the first shell has gone.
+    let Some(t) = Tmux::start(&cmd, &env) else {
+        return;
+    };
+    t.wait_for("(QEMU)");
+    t.keys(&["Up"]);
+    t.wait_for("(QEMU) query-version");
+    t.keys(&["C-d"]);
+}
+
+#[test]
+fn wrap_starts_qemu_and_stops_it_at_the_end() {
+    if !available(SYSTEM) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("pid");
+    let pidfile_s = pidfile.to_str().unwrap();
+    let qemu = [
+        SYSTEM,
+        "-M",
+        "none",
+        "-display",
+        "none",
+        "-nodefaults",
+        "-pidfile",
+        pidfile_s,
+    ];
+    let mut c = crate::util::Cmd::new("qmp-shell");
+    c.args(&["--wrap", "--"])
+        .args(&qemu)
+        .stdin("query-status\n");
+    let out = c.run();
+    out.assert_status(0);
+    assert_eq!(
+        replies(&out)[0]["return"]["status"],
+        "running",
+        "{}",
+        out.show()
+    );
+    // No process runs with this test's directory on its command line: the
+    // QEMU the shell started is gone (it removes its pid file as it ends).
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        assert!(!cmdline.contains(pidfile_s), "still running: {cmdline}");
+    }
+    assert!(!pidfile.exists());
+    // A QEMU that cannot start: a usage error, quickly.
+    let mut c = crate::util::Cmd::new("qmp-shell");
+    c.args(&["--wrap", "--", SYSTEM, "-M", "no-such-machine"])
+        .stdin("");
+    let out = c.run();
+    out.assert_status(2);
+    assert!(
+        out.stderr
+            .contains("exited (exit status: 1) before connecting"),
+        "{}",
+        out.show()
+    );
+}
