@@ -104,7 +104,36 @@ _qmp__exec() {
 }
 
 if [[ "${BASH_VERSINFO[0]}" -eq 4 && "${BASH_VERSINFO[1]}" -ge 4 || "${BASH_VERSINFO[0]}" -gt 4 ]]; then
-    complete -F _qmp__exec -o nosort -o bashdefault -o default qmp-exec
+    complete -F _qmp_exec_live -o nosort -o bashdefault -o default qmp-exec
 else
-    complete -F _qmp__exec -o bashdefault -o default qmp-exec
+    complete -F _qmp_exec_live -o bashdefault -o default qmp-exec
 fi
+
+# Command names from the server (-s/--socket, else QMP_SOCKET).
+_qmp_exec_live() {
+    local line="${COMP_LINE:0:COMP_POINT}" cur="" value="" seen=0 i w
+    local -a words sock=()
+    read -ra words <<< "$line"
+    if [[ $line != *[[:space:]] && ${#words[@]} -gt 0 ]]; then
+        cur="${words[${#words[@]}-1]}"
+        unset 'words[${#words[@]}-1]'
+    fi
+    for (( i = 1; i < ${#words[@]}; i++ )); do
+        w="${words[i]}"
+        if [[ -n $value ]]; then
+            [[ $value == -s || $value == --socket ]] && sock=(-s "$w")
+            value=""
+            continue
+        fi
+        case "$w" in
+            -s|--socket|--timeout|--max-message|--args|--pass-fd|--cpu-index|--describe|-e|--event|-m|--match|--fail-on|-n|--count|--event-timeout) value="$w" ;;
+            -*) ;;
+            *) seen=1; break ;;
+        esac
+    done
+    if [[ $cur != -* ]] && { [[ $value == --describe ]] || [[ -z $value && $seen == 0 ]]; }; then
+        COMPREPLY=( $(compgen -W "$(qmp-exec "${sock[@]}" --list --timeout 0.5 2>/dev/null)" -- "$cur") )
+        (( ${#COMPREPLY[@]} )) && return 0
+    fi
+    _qmp__exec "$@"
+}

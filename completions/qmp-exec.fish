@@ -23,3 +23,28 @@ complete -c qmp-exec -l pretty -d 'Print indented JSON'
 complete -c qmp-exec -l raw -d 'Print the whole reply message, not just its return value'
 complete -c qmp-exec -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c qmp-exec -s V -l version -d 'Print version'
+
+# Command names from the server (-s/--socket, else QMP_SOCKET).
+function __qmp_exec_live
+    set -l value
+    set -l sock
+    set -l seen 0
+    for t in (commandline -opc)[2..-1]
+        if test -n "$value"
+            if contains -- $value -s --socket
+                set sock -s $t
+            end
+            set value
+            continue
+        end
+        if contains -- $t -s --socket --timeout --max-message --args --pass-fd --cpu-index --describe -e --event -m --match --fail-on -n --count --event-timeout
+            set value $t
+        else if not string match -q -- '-*' $t
+            set seen 1
+        end
+    end
+    if test "$value" = --describe; or begin; test -z "$value"; and test $seen = 0; end
+        qmp-exec $sock --list --timeout 0.5 2>/dev/null
+    end
+end
+complete -c qmp-exec -a '(__qmp_exec_live)'

@@ -5,6 +5,7 @@
 //! semver promise), and built only with the `cli` feature (the default).
 
 pub mod describe;
+mod live;
 mod run;
 #[cfg(feature = "shell")]
 pub mod shell;

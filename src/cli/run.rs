@@ -199,8 +199,17 @@ fn generate<A: Parser>(tool: &str, what: &std::ffi::OsStr) -> ExitCode {
             return Status::Usage.into();
         }
     };
-    clap_complete::generate(shell, &mut A::command(), tool, &mut io::stdout());
-    ExitCode::SUCCESS
+    let mut cmd = A::command();
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, tool, &mut script);
+    let mut script = String::from_utf8_lossy(&script).into_owned();
+    if tool == "qmp-exec" {
+        script = super::live::add_commands(tool, shell, &cmd, script);
+    }
+    match io::stdout().write_all(script.as_bytes()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => Status::Local.into(),
+    }
 }
 
 /// The `main` of every binary: parses `A`, runs `run`, prints errors as one

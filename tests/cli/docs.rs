@@ -6,9 +6,10 @@ use std::path::Path;
 
 use crate::util::Cmd;
 
-const BINS: [&str; 6] = [
+const BINS: [&str; 7] = [
     "qmp-exec",
     "qmp-events",
+    "qmp-shell",
     "qom-get",
     "qom-set",
     "qom-list",

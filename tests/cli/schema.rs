@@ -155,3 +155,52 @@ fn list_and_describe_commands_and_events() {
     assert!(d.starts_with("JOB_STATUS_CHANGE\n  data:\n    id: str\n    status: enum (undefined, created, running,"), "{d}");
     tool("qmp-events", q.sock(), &["--describe", "NOPE", "--json"]).status(1);
 }
+
+/// Runs the committed bash completion of qmp-exec on `line` (as bash would
+/// on Tab at its end), with the binaries on PATH.
+fn bash_complete(line: &str, env: &[(&str, &str)]) -> Vec<String> {
+    let dir = std::path::Path::new(crate::util::bin("qmp-exec"))
+        .parent()
+        .unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let script = format!(
+        "source {}/completions/qmp-exec.bash; COMP_LINE=\"$LINE\"; COMP_POINT=${{#COMP_LINE}}; \
+         _qmp_exec_live qmp-exec x y; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut c = std::process::Command::new("bash");
+    c.args(["-c", &script])
+        .env("PATH", path)
+        .env("LINE", line)
+        .env_remove("QMP_SOCKET");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.output().unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn bash_completion_names_the_servers_commands() {
+    let Some(q) = Qemu::qsd(&[]) else { return };
+    let sock = q.sock().to_str().unwrap();
+    let got = bash_complete(&format!("qmp-exec -s {sock} --timeout 5 blockdev-a"), &[]);
+    assert_eq!(got, ["blockdev-add"]);
+    let got = bash_complete("qmp-exec --describe query-named", &[("QMP_SOCKET", sock)]);
+    assert_eq!(got, ["query-named-block-nodes"]);
+    // After the command: the items, not command names.
+    let got = bash_complete(&format!("qmp-exec -s {sock} blockdev-add blockdev-a"), &[]);
+    assert!(!got.contains(&"blockdev-add".to_string()), "{got:?}");
+    // No server: nothing from it (the options still complete).
+    let got = bash_complete("qmp-exec -s /nonexistent/qmp.sock blockdev-a", &[]);
+    assert!(got.is_empty(), "{got:?}");
+}
