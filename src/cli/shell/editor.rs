@@ -107,7 +107,9 @@ pub fn interactive(
     }
     let stop = Arc::new(AtomicBool::new(false));
     let printer = editor.create_external_printer().map_err(editor_error)?;
-    let watcher = watch(session.shared.clone(), printer, stop.clone());
+    // Not joined at the end: it looks at `stop` only between polls, and
+    // the process ends anyway.
+    watch(session.shared.clone(), printer, stop.clone());
     println!("{banner}");
     let result = loop {
         match editor.readline(session.prompt()) {
@@ -136,7 +138,6 @@ pub fn interactive(
         }
     };
     stop.store(true, Ordering::Relaxed);
-    let _ = watcher.join();
     result
 }
 
@@ -146,7 +147,7 @@ fn watch(
     shared: Arc<Shared>,
     mut printer: impl ExternalPrinter + Send + 'static,
     stop: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<()> {
+) {
     std::thread::spawn(move || {
         let Some(fd) = shared.poll_fd() else { return };
         while !stop.load(Ordering::Relaxed) {
@@ -173,7 +174,7 @@ fn watch(
                 }
             }
         }
-    })
+    });
 }
 
 /// How often the event printer looks at `stop`.
