@@ -12,8 +12,8 @@ use crate::handshake::{Handshake, Qmp};
 use crate::message::{Event, Greeting, Incoming, Reply, Request};
 use crate::transport::{Connection, open};
 use crate::wire::{
-    DEFAULT_MAX_MESSAGE, Decoder, Direction, ReadError, Stream, Tracer, deadline_after, is_timeout,
-    remaining,
+    DEFAULT_MAX_MESSAGE, Decoder, Direction, ReadError, ReturnSeed, Stream, Tracer,
+    TranscodeReturn, deadline_after, is_timeout, remaining,
 };
 
 /// Requests written ahead of their replies are capped at this many bytes, so
@@ -721,24 +721,44 @@ impl<S: Stream> Client<S> {
         command: &str,
         arguments: Option<&Map<String, Value>>,
     ) -> Result<RawReply> {
+        let reply = self.request_seeded(command, arguments, &TranscodeReturn, |text| {
+            serde_json::from_str(&text)
+        })?;
+        Ok(match reply {
+            Ok(text) => RawReply::Return(text),
+            Err(reply) => RawReply::Other(reply),
+        })
+    }
+
+    /// Runs `command` in band and reads a success's `return` with `seed`
+    /// as the reply is parsed; anything else (an error reply) comes back
+    /// whole, as `Err`. `value` makes a `Value` of what the seed read, for
+    /// a message that turns out not to be the reply.
+    pub(crate) fn request_seeded<R: ReturnSeed>(
+        &mut self,
+        command: &str,
+        arguments: Option<&Map<String, Value>>,
+        seed: &R,
+        value: impl Fn(R::Out) -> Result<Value, serde_json::Error>,
+    ) -> Result<std::result::Result<R::Out, Reply>> {
         let deadline = self.send_in_band(command, arguments)?;
         loop {
             let what = || format!("the reply to '{command}'");
             let mut msg = self
                 .decoder
-                .read_compact_message(&mut self.stream, deadline)
+                .read_seeded_message(&mut self.stream, deadline, seed)
                 .map_err(|e| self.read_error(e, &what(), |_| Phase::Reply(command.to_string())))?;
             let ours = !msg.has("event") && !msg.has("id") && !msg.has("QMP");
-            if ours && let Some((_, text)) = msg.ret.take() {
-                return Ok(RawReply::Return(text));
+            if ours && let Some((_, ret)) = msg.ret.take() {
+                return Ok(Ok(ret));
             }
             // Anything else is small: take it as read_reply does.
-            let msg = msg.into_map().map_err(|e| Error::Protocol {
+            let msg = msg.into_map(&value).map_err(|e| Error::Protocol {
                 expected: format!("a JSON object ({e})"),
                 got: String::new(),
             })?;
             if let Some(reply) = self.take_reply(msg, command, false)? {
-                return Ok(RawReply::Other(reply));
+                return Ok(Err(reply));
             }
         }
     }

@@ -99,6 +99,7 @@ pub fn wait_readable(fd: RawFd, timeout: std::time::Duration) -> io::Result<bool
 ///
 /// # Errors
 /// kill(2)'s error.
+#[cfg(feature = "shell")]
 pub(crate) fn signal(pid: i32, signal: i32) -> io::Result<()> {
     // SAFETY: kill(2) takes plain integers and touches no memory of ours.
     if unsafe { libc::kill(pid, signal) } == 0 {

@@ -140,64 +140,79 @@ impl Tracer {
     }
 }
 
-/// A message parsed with its `return` (if any) transcoded straight to
-/// compact JSON text ([`crate::output::compact`]'s form) and its other
-/// members as values, in the order they came: one pass over a large reply,
-/// and no `Value` built of it.
-pub(crate) struct CompactMessage {
-    /// The members other than `return`.
-    pub(crate) members: Vec<(String, Value)>,
-    /// `return` as compact JSON, and the place it had among the members.
-    pub(crate) ret: Option<(usize, String)>,
+/// Reads a reply's `return` member as the message is parsed (for a large
+/// reply: one pass, and no `Value` built of it).
+pub(crate) trait ReturnSeed {
+    /// What it makes of the value.
+    type Out;
+    /// Reads the value of the `return` member from `map`.
+    fn read<'de, A: serde::de::MapAccess<'de>>(&self, map: &mut A) -> Result<Self::Out, A::Error>;
 }
 
-impl CompactMessage {
+/// `return` transcoded straight to compact JSON text
+/// ([`crate::output::compact`]'s form).
+pub(crate) struct TranscodeReturn;
+
+impl ReturnSeed for TranscodeReturn {
+    type Out = String;
+    fn read<'de, A: serde::de::MapAccess<'de>>(&self, map: &mut A) -> Result<String, A::Error> {
+        let mut out = Vec::new();
+        map.next_value_seed(crate::output::Transcode(&mut out))?;
+        // Only whole UTF-8 strings and ASCII were written.
+        Ok(String::from_utf8(out).unwrap_or_default())
+    }
+}
+
+/// A message parsed with its `return` (if any) read by a [`ReturnSeed`]
+/// and its other members as values, in the order they came.
+pub(crate) struct SeededMessage<T> {
+    /// The members other than `return`.
+    pub(crate) members: Vec<(String, Value)>,
+    /// What the seed made of `return`, and the place it had among the
+    /// members.
+    pub(crate) ret: Option<(usize, T)>,
+}
+
+impl<T> SeededMessage<T> {
     pub(crate) fn has(&self, key: &str) -> bool {
         self.members.iter().any(|(k, _)| k == key)
     }
 
-    /// The whole message as a map, members in their order.
-    pub(crate) fn into_map(self) -> Result<Map<String, Value>, serde_json::Error> {
+    /// The whole message as a map, members in their order; `value` makes a
+    /// `Value` of what the seed read.
+    pub(crate) fn into_map(
+        self,
+        value: impl FnOnce(T) -> Result<Value, serde_json::Error>,
+    ) -> Result<Map<String, Value>, serde_json::Error> {
         let mut members: Vec<(String, Value)> = self.members;
-        if let Some((at, text)) = self.ret {
-            members.insert(
-                at.min(members.len()),
-                ("return".into(), serde_json::from_str(&text)?),
-            );
+        if let Some((at, ret)) = self.ret {
+            members.insert(at.min(members.len()), ("return".into(), value(ret)?));
         }
         Ok(members.into_iter().collect())
     }
 }
 
-impl<'de> serde::Deserialize<'de> for CompactMessage {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Members;
-        impl<'de> serde::de::Visitor<'de> for Members {
-            type Value = CompactMessage;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<CompactMessage, A::Error> {
-                let mut members = Vec::new();
-                let mut ret = None;
-                while let Some(key) = map.next_key::<String>()? {
-                    if key == "return" && ret.is_none() {
-                        let mut out = Vec::new();
-                        map.next_value_seed(crate::output::Transcode(&mut out))?;
-                        // Only whole UTF-8 strings and ASCII were written.
-                        let text = String::from_utf8(out).unwrap_or_default();
-                        ret = Some((members.len(), text));
-                    } else {
-                        members.push((key, map.next_value()?));
-                    }
-                }
-                Ok(CompactMessage { members, ret })
+struct Members<'a, R>(&'a R);
+
+impl<'de, R: ReturnSeed> serde::de::Visitor<'de> for Members<'_, R> {
+    type Value = SeededMessage<R::Out>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> Result<SeededMessage<R::Out>, A::Error> {
+        let mut members = Vec::new();
+        let mut ret = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "return" && ret.is_none() {
+                ret = Some((members.len(), self.0.read(&mut map)?));
+            } else {
+                members.push((key, map.next_value()?));
             }
         }
-        d.deserialize_map(Members)
+        Ok(SeededMessage { members, ret })
     }
 }
 
@@ -389,13 +404,20 @@ impl Decoder {
         self.read_parsed(stream, deadline, |bytes| serde_json::from_slice(bytes))
     }
 
-    /// Reads a message with its `return` transcoded to compact JSON text.
-    pub(crate) fn read_compact_message<S: Stream>(
+    /// Reads a message with its `return` read by `seed`.
+    pub(crate) fn read_seeded_message<S: Stream, R: ReturnSeed>(
         &mut self,
         stream: &mut S,
         deadline: Instant,
-    ) -> Result<CompactMessage, ReadError> {
-        self.read_parsed(stream, deadline, |bytes| serde_json::from_slice(bytes))
+        seed: &R,
+    ) -> Result<SeededMessage<R::Out>, ReadError> {
+        use serde::Deserializer as _;
+        self.read_parsed(stream, deadline, |bytes| {
+            let mut de = serde_json::Deserializer::from_slice(bytes);
+            let msg = (&mut de).deserialize_map(Members(seed))?;
+            de.end()?;
+            Ok(msg)
+        })
     }
 
     fn read_parsed<S: Stream, T>(

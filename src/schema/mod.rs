@@ -15,6 +15,7 @@
 //! - [`describe`] renders a command's or event's arguments (`help`).
 
 pub mod describe;
+mod parse;
 pub mod typing;
 
 use std::collections::{BTreeMap, HashMap};
@@ -95,68 +96,22 @@ fn bad(what: impl Into<String>) -> Error {
     }
 }
 
-fn string<'a>(entry: &'a Map<String, Value>, key: &str) -> Result<&'a str> {
-    entry
-        .get(key)
-        .and_then(Value::as_str)
-        .ok_or_else(|| bad(format!("an entry without a string '{key}'")))
+fn need(value: Option<String>, what: &str, name: &str) -> Result<String> {
+    value.ok_or_else(|| bad(format!("'{name}' without {what}")))
 }
 
-fn features(entry: &Map<String, Value>) -> Vec<String> {
-    entry
-        .get("features")
-        .and_then(Value::as_array)
-        .map(|f| {
-            f.iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect()
+fn members(parts: Vec<parse::Part>, name: &str) -> Result<Vec<Member>> {
+    parts
+        .into_iter()
+        .map(|p| {
+            Ok(Member {
+                name: need(p.name, "a member's name", name)?,
+                ty: need(p.ty, "a member's type", name)?,
+                optional: p.optional,
+                features: p.features,
+            })
         })
-        .unwrap_or_default()
-}
-
-fn list<'a>(entry: &'a Map<String, Value>, key: &str) -> Result<&'a [Value]> {
-    entry
-        .get(key)
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .ok_or_else(|| bad(format!("an entry without a list '{key}'")))
-}
-
-fn object(entry: &Map<String, Value>) -> Result<Object> {
-    let mut members = Vec::new();
-    for m in list(entry, "members")? {
-        let m = m
-            .as_object()
-            .ok_or_else(|| bad("a member that is not an object"))?;
-        members.push(Member {
-            name: string(m, "name")?.to_string(),
-            ty: string(m, "type")?.to_string(),
-            // Introspection marks an optional member with "default": null.
-            optional: m.contains_key("default"),
-            features: features(m),
-        });
-    }
-    let mut variants = Vec::new();
-    if entry.contains_key("variants") {
-        for v in list(entry, "variants")? {
-            let v = v
-                .as_object()
-                .ok_or_else(|| bad("a variant that is not an object"))?;
-            variants.push((
-                string(v, "case")?.to_string(),
-                string(v, "type")?.to_string(),
-            ));
-        }
-    }
-    let tag = match entry.get("tag") {
-        None => None,
-        Some(_) => Some(string(entry, "tag")?.to_string()),
-    };
-    Ok(Object {
-        members,
-        tag,
-        variants,
-    })
+        .collect()
 }
 
 impl Schema {
@@ -167,8 +122,33 @@ impl Schema {
     /// not hold together (an entry of no known form, a type named but not
     /// defined).
     pub fn fetch<S: Stream>(client: &mut Client<S>) -> Result<Schema> {
-        let value = client.execute("query-qmp-schema", None)?;
-        Schema::from_value(&value)
+        // The reply read into the entries' parts as it is parsed: no Value
+        // of the whole schema is built, and no text of it either.
+        let reply = client.request_seeded("query-qmp-schema", None, &parse::SchemaReturn, |r| {
+            Ok(match r {
+                Ok(_) => Value::Array(Vec::new()),
+                Err(v) => v,
+            })
+        })?;
+        match reply {
+            Ok(Ok(entries)) => Schema::build(entries),
+            Ok(Err(other)) => Err(bad(format!("a return value that is not a list: {other}"))),
+            Err(reply) => Err(reply
+                .into_result()
+                .err()
+                .map(Error::Qmp)
+                .unwrap_or_else(|| bad("a reply without a return value"))),
+        }
+    }
+
+    /// Resolves the return value of `query-qmp-schema`, given as JSON text.
+    ///
+    /// # Errors
+    /// As [`Schema::from_value`], and invalid JSON.
+    pub fn from_json(text: &str) -> Result<Schema> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let entries = parse::entries(&mut de).map_err(|e| bad(e.to_string()))?;
+        Schema::build(entries)
     }
 
     /// Resolves the return value of `query-qmp-schema`.
@@ -178,50 +158,62 @@ impl Schema {
     /// named (by a command, event, member, variant, array or alternate) but
     /// not defined.
     pub fn from_value(value: &Value) -> Result<Schema> {
-        let entries = value
-            .as_array()
-            .ok_or_else(|| bad("a schema that is not a list"))?;
+        Schema::build(parse::entries(value).map_err(|e| bad(e.to_string()))?)
+    }
+
+    fn build(entries: Vec<parse::Entry>) -> Result<Schema> {
         let mut schema = Schema::default();
-        for entry in entries {
-            let entry = entry.as_object().ok_or_else(|| bad("a non-object"))?;
-            let name = string(entry, "name")?.to_string();
-            let ty = match string(entry, "meta-type")? {
+        schema.types.reserve(entries.len());
+        for e in entries {
+            let name = need(e.name, "a name", "an entry")?;
+            let meta = need(e.meta_type, "a meta-type", &name)?;
+            let ty = match meta.as_str() {
                 "command" => {
                     let command = Command {
-                        arg_type: string(entry, "arg-type")?.to_string(),
-                        ret_type: string(entry, "ret-type")?.to_string(),
-                        allow_oob: entry.get("allow-oob") == Some(&Value::Bool(true)),
-                        features: features(entry),
+                        arg_type: need(e.arg_type, "an arg-type", &name)?,
+                        ret_type: need(e.ret_type, "a ret-type", &name)?,
+                        allow_oob: e.allow_oob,
+                        features: e.features,
                     };
                     schema.commands.insert(name, command);
                     continue;
                 }
                 "event" => {
-                    schema
-                        .events
-                        .insert(name, string(entry, "arg-type")?.to_string());
+                    let data = need(e.arg_type, "an arg-type", &name)?;
+                    schema.events.insert(name, data);
                     continue;
                 }
-                "builtin" => Type::Builtin(string(entry, "json-type")?.to_string()),
-                "enum" => Type::Enum(match entry.get("members") {
-                    // Since QEMU 6.2: members with features; "values" stays.
-                    Some(Value::Array(m)) => m
-                        .iter()
-                        .filter_map(|m| m.get("name").and_then(Value::as_str))
-                        .map(String::from)
-                        .collect(),
-                    _ => list(entry, "values")?
-                        .iter()
-                        .filter_map(|v| v.as_str().map(String::from))
-                        .collect(),
+                "builtin" => Type::Builtin(need(e.json_type, "a json-type", &name)?),
+                // Since QEMU 6.2 members carry the values (with features);
+                // "values" stays for older clients.
+                "enum" => Type::Enum(match (e.members, e.values) {
+                    (Some(m), _) => m.into_iter().filter_map(|p| p.name).collect(),
+                    (None, Some(v)) => v,
+                    (None, None) => return Err(bad(format!("enum '{name}' without values"))),
                 }),
-                "array" => Type::Array(string(entry, "element-type")?.to_string()),
-                "object" => Type::Object(object(entry)?),
+                "array" => Type::Array(need(e.element_type, "an element-type", &name)?),
+                "object" => {
+                    let Some(m) = e.members else {
+                        return Err(bad(format!("object '{name}' without members")));
+                    };
+                    let mut variants = Vec::new();
+                    for v in e.variants.unwrap_or_default() {
+                        variants.push((
+                            need(v.case, "a variant's case", &name)?,
+                            need(v.ty, "a variant's type", &name)?,
+                        ));
+                    }
+                    Type::Object(Object {
+                        members: members(m, &name)?,
+                        tag: e.tag,
+                        variants,
+                    })
+                }
                 "alternate" => Type::Alternate(
-                    list(entry, "members")?
-                        .iter()
-                        .filter_map(|m| m.get("type").and_then(Value::as_str))
-                        .map(String::from)
+                    e.members
+                        .ok_or_else(|| bad(format!("alternate '{name}' without members")))?
+                        .into_iter()
+                        .filter_map(|p| p.ty)
                         .collect(),
                 ),
                 other => return Err(bad(format!("meta-type '{other}' of '{name}'"))),
