@@ -16,7 +16,8 @@
 //!   ([`handshake::Qmp`]); the session core does not depend on them.
 //! - **helpers** for the tools: request items ([`items`]), QOM paths, types
 //!   and lookups ([`qom`], [`lookup`]), the tree walk ([`tree`]), event
-//!   waits ([`events`]), the line-driven batch ([`batch`]), HMP ([`hmp`]).
+//!   waits ([`events`]), following a job to its end ([`job`]), the
+//!   line-driven batch ([`batch`]), HMP ([`hmp`]).
 //! - `cli` (the default `cli` feature): clap options, output and the
 //!   exit-status table of the binaries; internal to them, not semver API.
 //!
@@ -48,6 +49,7 @@ pub mod handshake;
 pub mod hints;
 pub mod hmp;
 pub mod items;
+pub mod job;
 pub mod lookup;
 mod message;
 pub mod output;
