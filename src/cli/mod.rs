@@ -4,6 +4,7 @@
 //! Internal to the qmp-tools binaries: not part of the library's API (no
 //! semver promise), and built only with the `cli` feature (the default).
 
+pub mod job;
 mod run;
 
 use std::io::{self, IsTerminal, Write};

@@ -93,10 +93,10 @@ where
                 } else {
                     let until = [deadline, next_poll].into_iter().flatten().min();
                     let left = until.map(|t| t.saturating_duration_since(now));
-                    if let Some(event) = client.next_event(left)? {
-                        if tracker.event(&event) {
-                            on(Seen::Event(&event))?;
-                        }
+                    if let Some(event) = client.next_event(left)?
+                        && tracker.event(&event)
+                    {
+                        on(Seen::Event(&event))?;
                     }
                     continue;
                 }

@@ -185,6 +185,9 @@ impl Tracker {
         }
         if let Some(kind) = text("type") {
             self.state.kind = Some(kind.to_string());
+            // The JobType values of the block jobs (their progress is in
+            // bytes, and they take block-job-* commands).
+            self.state.block |= matches!(kind, "commit" | "stream" | "mirror" | "backup");
         }
         if let Some(e) = text("error") {
             self.state.error = Some(e.to_string());
@@ -211,6 +214,9 @@ impl Tracker {
                 self.set_status(status);
             }
             self.state.io_status = text("io-status").map(str::to_string);
+            let number = |k: &str| job.get(k).and_then(Value::as_u64);
+            self.state.current = number("offset").or(self.state.current);
+            self.state.total = number("len").or(self.state.total);
         } else {
             self.state.io_status = None;
         }
