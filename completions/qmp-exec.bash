@@ -23,7 +23,7 @@ _qmp__exec() {
 
     case "${cmd}" in
         qmp__exec)
-            opts="-s -v -j -e -m -n -h -V --socket --timeout --wait --max-message --verbose --args --hmp --oob --pass-fd --cpu-index --batch --keep-going --with-events --json --pretty --raw --event --match --fail-on --count --event-timeout --help --version"
+            opts="-s -v -j -e -m -n -h -V --socket --timeout --wait --max-message --verbose --args --hmp --oob --pass-fd --cpu-index --batch --keep-going --with-events --json --pretty --raw --event --match --fail-on --count --event-timeout --job --attach --no-progress --dismiss --finalize --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -86,6 +86,14 @@ _qmp__exec() {
                     return 0
                     ;;
                 --event-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --job)
+                    COMPREPLY=($(compgen -W "ready concluded" -- "${cur}"))
+                    return 0
+                    ;;
+                --attach)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -19,7 +19,7 @@ const POLL: Duration = Duration::from_millis(333);
 /// Options for following a job.
 #[derive(Debug, Clone, clap::Args)]
 pub struct JobOpts {
-    /// After the reply, follow the job the command starts or acts on (its job-id; id= for job-*, device= for block-job-*) until it ends: until ready (the default, for mirror and active commit) or until concluded
+    /// After the reply, follow the job the command starts or acts on (its job-id; id= for job-*, device= for block-job-*) until ready (the default; for mirror and active commit) or concluded, within --event-timeout; status 0 when it ended well, 1 failed, paused by an error or cancelled, 4 deadline
     #[arg(
         long,
         value_name = "UNTIL",
