@@ -352,8 +352,11 @@ impl ProgressLine {
         if let Some(left) = self.meter.left(total).filter(|_| current < total) {
             text.push_str(&format!(", {} left", duration(left)));
         }
+        // One line of an 80-column terminal: a longer one would wrap, and
+        // "\r" would then redraw only its last part.
+        let text: String = sanitize(&text).chars().take(79).collect();
         let mut err = io::stderr().lock();
-        let _ = write!(err, "\r\x1b[K{}", sanitize(&text));
+        let _ = write!(err, "\r\x1b[K{text}");
         let _ = err.flush();
         self.shown = true;
     }
