@@ -3,11 +3,11 @@
 //! progress line on a pseudo-terminal, and nothing of it on a pipe.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::events::json_lines;
 use crate::qemu::Qemu;
 use crate::util::{Cmd, Out, bin, exec};
 
@@ -21,14 +21,7 @@ const SIZE: usize = 4 << 20;
 /// listens on DIR/mon2.sock.
 fn daemon(src_errors: Value, dst_errors: Value) -> Option<Qemu> {
     Qemu::qsd_in(|dir| {
-        let src = dir.join("src.img");
-        let data: Vec<u8> = (0..SIZE).map(|i| (i % 251) as u8 + 1).collect();
-        std::fs::write(&src, data).unwrap();
-        let dst = dir.join("dst.img");
-        std::fs::File::create(&dst)
-            .unwrap()
-            .set_len(SIZE as u64)
-            .unwrap();
+        let (src, dst) = crate::qemu::images(dir, SIZE);
         let node = |name: &str, file: &PathBuf, errors: &Value| {
             let mut n = json!({"driver": "raw", "node-name": name, "file": {
                 "driver": "blkdebug",
@@ -89,20 +82,10 @@ fn block_jobs(q: &Qemu) -> Value {
     exec(q.sock(), &["--json", "query-block-jobs"]).ok().json()
 }
 
-/// stdout's lines, each parsed as JSON.
-fn json_lines(out: &Out) -> Vec<Value> {
-    out.stdout
-        .lines()
-        .map(|l| {
-            serde_json::from_str(l)
-                .unwrap_or_else(|e| panic!("line {l:?} is not JSON: {e}{}", out.show()))
-        })
-        .collect()
-}
-
-/// The last stdout line.
-fn last_line(out: &Out) -> &str {
-    out.stdout.lines().last().unwrap_or_default()
+/// Asserts the last stdout line (the outcome, in plain mode).
+fn assert_last(out: &Out, want: &str) {
+    let last = out.stdout.lines().last().unwrap_or_default();
+    assert_eq!(last, want, "{}", out.show());
 }
 
 /// The statuses of the job's JOB_STATUS_CHANGE events, from plain lines.
@@ -129,12 +112,7 @@ fn a_backup_that_succeeds_is_0_and_one_that_fails_is_1_with_its_error() {
         return;
     };
     let out = backup(&q, &["--job"]).ok();
-    assert_eq!(
-        last_line(&out),
-        "job j0 (backup) concluded",
-        "{}",
-        out.show()
-    );
+    assert_last(&out, "job j0 (backup) concluded");
     assert_eq!(out.stderr, "", "{}", out.show());
     // Every status change, the first ones before the reply included.
     let seen = statuses(&out);
@@ -209,22 +187,15 @@ fn a_mirror_ends_the_wait_at_ready_then_job_complete_to_the_end() {
         ],
     )
     .ok();
-    assert_eq!(
-        last_line(&out),
+    assert_last(
+        &out,
         "job j0 (mirror) ready: complete it with 'qmp-exec job-complete id=j0 --job=concluded'",
-        "{}",
-        out.show()
     );
     assert_eq!(statuses(&out).last().map(String::as_str), Some("ready"));
     // Still there, ready: the wait did not complete it.
     assert_eq!(jobs(&q)[0]["status"], "ready");
     let out = exec(q.sock(), &["job-complete", "id=j0", "--job=concluded"]).ok();
-    assert_eq!(
-        last_line(&out),
-        "job j0 (mirror) concluded",
-        "{}",
-        out.show()
-    );
+    assert_last(&out, "job j0 (mirror) concluded");
     assert!(
         statuses(&out).contains(&"concluded".to_string()),
         "{}",
@@ -235,7 +206,7 @@ fn a_mirror_ends_the_wait_at_ready_then_job_complete_to_the_end() {
 
     // --job=concluded on the mirror itself waits through ready: a cancel
     // from the other monitor ends it, as someone else's cancel (status 1).
-    let follower = exec(
+    let mirror = exec(
         q.sock(),
         &[
             "blockdev-mirror",
@@ -247,13 +218,9 @@ fn a_mirror_ends_the_wait_at_ready_then_job_complete_to_the_end() {
             "--event-timeout",
             "60",
         ],
-    )
-    .spawn();
-    let mon2 = q.path("mon2.sock");
-    wait_for_status(&mon2, "j1", "ready");
-    exec(&mon2, &["job-cancel", "id=j1"]).ok();
-    let out = follower.wait();
-    out.assert_status(1).assert_err_has(
+    );
+    let out = cancelled_from_mon2(&q, mirror, "j1", "ready");
+    out.assert_err_has(
         "qmp-exec: job j1 (mirror) was cancelled, not by this command",
         "",
     );
@@ -262,6 +229,19 @@ fn a_mirror_ends_the_wait_at_ready_then_job_complete_to_the_end() {
         "{}",
         out.show()
     );
+}
+
+/// Runs `follower` and, once job `id` is `status` (as the second monitor
+/// sees it: the follower holds the first), cancels it from there; the
+/// follower's output, with status 1.
+fn cancelled_from_mon2(q: &Qemu, mut follower: Cmd, id: &str, status: &str) -> Out {
+    let running = follower.spawn();
+    let mon2 = q.path("mon2.sock");
+    wait_for_status(&mon2, id, status);
+    exec(&mon2, &["job-cancel", &format!("id={id}")]).ok();
+    let out = running.wait();
+    out.assert_status(1);
+    out
 }
 
 /// Waits until the daemon lists no job (20 s at most).
@@ -315,12 +295,7 @@ fn stop_pauses_the_job_with_status_1_and_resume_with_job_follows_it_to_success()
     assert_eq!(block_jobs(&q)[0]["status"], "paused");
     // Resumed and followed: the error was injected once, so it completes.
     let out = exec(q.sock(), &["job-resume", "id=j0", "--job"]).ok();
-    assert_eq!(
-        last_line(&out),
-        "job j0 (backup) concluded",
-        "{}",
-        out.show()
-    );
+    assert_last(&out, "job j0 (backup) concluded");
     assert_eq!(statuses(&out).first().map(String::as_str), Some("running"));
     assert_copied(&q);
     // Gone now: attaching to it is an error that says what there is.
@@ -342,12 +317,7 @@ fn enospc_pauses_on_enospc_and_reports_other_errors() {
     );
     assert_eq!(block_jobs(&q)[0]["io-status"], "nospace");
     let out = exec(q.sock(), &["block-job-resume", "device=j0", "--job"]).ok();
-    assert_eq!(
-        last_line(&out),
-        "job j0 (backup) concluded",
-        "{}",
-        out.show()
-    );
+    assert_last(&out, "job j0 (backup) concluded");
 
     let Some(q) = daemon(none(), once("write_aio", 5)) else {
         return;
@@ -366,11 +336,9 @@ fn ignore_concludes_with_status_0_and_lists_the_errors() {
         return;
     };
     let out = backup(&q, &["--job", "on-source-error=ignore"]).ok();
-    assert_eq!(
-        last_line(&out),
+    assert_last(
+        &out,
         "job j0 (backup) concluded; I/O errors (BLOCK_JOB_ERROR): read (action ignore)",
-        "{}",
-        out.show()
     );
     assert_eq!(out.stderr, "", "{}", out.show());
     let Some(q) = daemon(once("read_aio", 5), none()) else {
@@ -406,12 +374,9 @@ fn a_cancel_from_another_monitor_is_1_and_a_deadline_is_4() {
     exec(q.sock(), &["job-cancel", "id=j0"]).ok();
     wait_gone(&q);
     // Followed from the start, cancelled from the other monitor.
-    let follower = backup(&q, &["--job", "speed:=65536", "--event-timeout", "60"]).spawn();
-    let mon2 = q.path("mon2.sock");
-    wait_for_status(&mon2, "j0", "running");
-    exec(&mon2, &["job-cancel", "id=j0"]).ok();
-    let out = follower.wait();
-    out.assert_status(1).assert_err_has(
+    let slow = backup(&q, &["--job", "speed:=65536", "--event-timeout", "60"]);
+    let out = cancelled_from_mon2(&q, slow, "j0", "running");
+    out.assert_err_has(
         "qmp-exec: job j0 (backup) was cancelled, not by this command at ",
         "of 4194304)",
     );
@@ -423,12 +388,7 @@ fn a_cancel_from_another_monitor_is_1_and_a_deadline_is_4() {
     // A cancel that this command asked for is what it wanted.
     backup(&q, &["speed:=65536"]).ok();
     let out = exec(q.sock(), &["job-cancel", "id=j0", "--job"]).ok();
-    assert_eq!(
-        last_line(&out),
-        "job j0 (backup) cancelled",
-        "{}",
-        out.show()
-    );
+    assert_last(&out, "job j0 (backup) cancelled");
 }
 
 #[test]
@@ -442,21 +402,14 @@ fn dismiss_and_finalize_leave_no_job_behind() {
     assert_eq!(jobs(&q)[0]["status"], "concluded");
     exec(q.sock(), &["job-dismiss", "id=j0"]).ok();
     let out = backup(&q, &[&manual[..], &["--dismiss"]].concat()).ok();
-    assert_eq!(
-        last_line(&out),
-        "job j0 (backup) concluded",
-        "{}",
-        out.show()
-    );
+    assert_last(&out, "job j0 (backup) concluded");
     assert_eq!(jobs(&q), json!([]), "dismissed");
 
     // auto-finalize:=false: the wait ends at pending, unless --finalize.
     let out = backup(&q, &["auto-finalize:=false", "--job"]).ok();
-    assert_eq!(
-        last_line(&out),
+    assert_last(
+        &out,
         "job j0 (backup) pending: finalize it with 'qmp-exec job-finalize id=j0 --job'",
-        "{}",
-        out.show()
     );
     assert_eq!(jobs(&q)[0]["status"], "pending");
     let out = exec(q.sock(), &["--attach", "j0", "--finalize", "--json"]).ok();
@@ -489,12 +442,7 @@ fn blockdev_create_is_followed_and_dismissed() {
     };
     let new = q.path("new.img");
     let out = create("c0", &new, &["--dismiss"]).ok();
-    assert_eq!(
-        last_line(&out),
-        "job c0 (create) concluded",
-        "{}",
-        out.show()
-    );
+    assert_last(&out, "job c0 (create) concluded");
     assert_eq!(std::fs::metadata(&new).unwrap().len(), 1 << 20);
     assert_eq!(jobs(&q), json!([]));
     // Its error is only in query-jobs: read there.
@@ -533,16 +481,6 @@ fn job_on_a_command_that_names_no_job_is_a_usage_error() {
     exec(nowhere, &[]).status(2);
 }
 
-/// Runs `command` on a pseudo-terminal (util-linux `script`); what the
-/// terminal received, or `None` without script(1).
-fn on_terminal(command: &str) -> Option<String> {
-    let out = Command::new("script")
-        .args(["-qec", command, "/dev/null"])
-        .output()
-        .ok()?;
-    Some(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
 #[test]
 fn a_progress_line_on_a_terminal_only() {
     let Some(q) = daemon(none(), none()) else {
@@ -554,7 +492,7 @@ fn a_progress_line_on_a_terminal_only() {
         bin("qmp-exec"),
         q.sock().display()
     );
-    let Some(screen) = on_terminal(&format!("{follow}; echo status=$?")) else {
+    let Some(screen) = crate::util::on_terminal(&format!("{follow}; echo status=$?")) else {
         eprintln!("SKIPPED: util-linux script(1) is not available");
         return;
     };
@@ -582,7 +520,7 @@ fn a_progress_line_on_a_terminal_only() {
         "the last progress line was erased: {screen:?}"
     );
     // --no-progress: nothing of it.
-    let screen = on_terminal(&format!("{follow} --no-progress")).unwrap();
+    let screen = crate::util::on_terminal(&format!("{follow} --no-progress")).unwrap();
     assert!(
         !screen.contains('%') && !screen.contains('\u{1b}'),
         "{screen:?}"
@@ -611,10 +549,5 @@ fn a_progress_line_on_a_terminal_only() {
          open{}",
         out.show()
     );
-    assert_eq!(
-        last_line(&out),
-        "job j0 (backup) concluded",
-        "{}",
-        out.show()
-    );
+    assert_last(&out, "job j0 (backup) concluded");
 }
