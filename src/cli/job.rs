@@ -125,11 +125,14 @@ pub fn follow<S: crate::wire::Stream>(
         poll: progress.then_some(POLL),
     };
     let mut line = ProgressLine::default();
+    // A stdout closed early (| head) stops the printing, not the wait: the
+    // status still says how the job ended.
+    let mut closed = false;
     let result = crate::job::follow(client, &how, |seen| -> Result<(), Failure> {
         match seen {
             Seen::Event(e) => {
                 line.erase();
-                print_event(e, json)?;
+                unless_closed(&mut closed, || print_event(e, json))?;
             }
             Seen::Progress(state) => line.draw(state),
         }
@@ -138,15 +141,33 @@ pub fn follow<S: crate::wire::Stream>(
     line.erase();
     let ending = result?;
     if json {
-        write_stdout(&format!("{}\n", final_state(&ending)), true)?;
+        let text = format!("{}\n", final_state(&ending));
+        unless_closed(&mut closed, || write_stdout(&text, true))?;
     }
     let (status, text) = verdict(tool, &ending, timeout);
     match status {
-        Status::Ok if !json => write_stdout(&format!("{text}\n"), false)?,
+        Status::Ok if !json => {
+            unless_closed(&mut closed, || write_stdout(&format!("{text}\n"), false))?;
+        }
         Status::Ok => {}
         _ => report(tool, &text),
     }
     Ok(status)
+}
+
+/// Runs the write `w` unless stdout was found closed; a closed pipe is
+/// remembered, not an error.
+fn unless_closed(closed: &mut bool, w: impl FnOnce() -> io::Result<()>) -> io::Result<()> {
+    if *closed {
+        return Ok(());
+    }
+    match w() {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+            *closed = true;
+            Ok(())
+        }
+        r => r,
+    }
 }
 
 /// `job ID (TYPE)`.

@@ -551,3 +551,36 @@ fn a_progress_line_on_a_terminal_only() {
     );
     assert_last(&out, "job j0 (backup) concluded");
 }
+
+#[test]
+fn a_stdout_closed_early_does_not_turn_a_failed_job_into_success() {
+    let Some(q) = daemon(none(), none()) else {
+        return;
+    };
+    // head exits after the first event; the job's end comes later, cancelled
+    // from the other monitor, and its lines meet a closed pipe.
+    let script = format!(
+        "{} -s {} blockdev-backup job-id=j0 device=src target=dst sync=full speed:=65536 \
+         --job --event-timeout 60 | head -1 >/dev/null; echo ${{PIPESTATUS[0]}}",
+        bin("qmp-exec"),
+        q.sock().display()
+    );
+    let child = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mon2 = q.path("mon2.sock");
+    wait_for_status(&mon2, "j0", "running");
+    std::thread::sleep(Duration::from_millis(200));
+    exec(&mon2, &["job-cancel", "id=j0"]).ok();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1\n", "{stderr}");
+    assert!(
+        stderr.starts_with("qmp-exec: job j0 (backup) was cancelled")
+            && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+}
