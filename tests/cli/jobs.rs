@@ -74,6 +74,15 @@ fn backup(q: &Qemu, extra: &[&str]) -> Cmd {
     c
 }
 
+/// [`backup`] as a shell command line, `rest` appended.
+fn backup_line(q: &Qemu, rest: &str) -> String {
+    format!(
+        "{} -s {} blockdev-backup job-id=j0 device=src target=dst sync=full {rest}",
+        bin("qmp-exec"),
+        q.sock().display()
+    )
+}
+
 fn jobs(q: &Qemu) -> Value {
     exec(q.sock(), &["--json", "query-jobs"]).ok().json()
 }
@@ -486,12 +495,7 @@ fn a_progress_line_on_a_terminal_only() {
     let Some(q) = daemon(none(), none()) else {
         return;
     };
-    let follow = format!(
-        "{} -s {} blockdev-backup job-id=j0 device=src target=dst sync=full speed:=1048576 \
-         --job --event-timeout 60",
-        bin("qmp-exec"),
-        q.sock().display()
-    );
+    let follow = backup_line(&q, "speed:=1048576 --job --event-timeout 60");
     let Some(screen) = crate::util::on_terminal(&format!("{follow}; echo status=$?")) else {
         eprintln!("SKIPPED: util-linux script(1) is not available");
         return;
@@ -559,11 +563,9 @@ fn a_stdout_closed_early_does_not_turn_a_failed_job_into_success() {
     };
     // head exits after the first event; the job's end comes later, cancelled
     // from the other monitor, and its lines meet a closed pipe.
-    let script = format!(
-        "{} -s {} blockdev-backup job-id=j0 device=src target=dst sync=full speed:=65536 \
-         --job --event-timeout 60 | head -1 >/dev/null; echo ${{PIPESTATUS[0]}}",
-        bin("qmp-exec"),
-        q.sock().display()
+    let script = backup_line(
+        &q,
+        "speed:=65536 --job --event-timeout 60 | head -1 >/dev/null; echo ${PIPESTATUS[0]}",
     );
     let child = std::process::Command::new("bash")
         .args(["-c", &script])
