@@ -48,6 +48,9 @@ pub struct Tracker {
     io_checked: bool,
     /// A listing showed the job concluded (its error, if any, is known).
     concluded_read: bool,
+    /// An event said `ready`, and BLOCK_JOB_READY, which QEMU sends right
+    /// after it, has not come yet (nor a listing, which would come after it).
+    ready_event_due: bool,
     /// The job appeared in an event or a query.
     seen: bool,
     /// The last `query-jobs` did not list it.
@@ -71,6 +74,7 @@ impl Tracker {
             checked: false,
             io_checked: false,
             concluded_read: false,
+            ready_event_due: false,
             seen: false,
             gone: false,
             ids: Vec::new(),
@@ -123,8 +127,10 @@ impl Tracker {
             "JOB_STATUS_CHANGE" => {
                 if let Some(status) = field("status") {
                     self.set_status(status);
+                    self.ready_event_due = status == "ready";
                 }
             }
+            "BLOCK_JOB_READY" => self.ready_event_due = false,
             "BLOCK_JOB_ERROR" => {
                 let operation = field("operation").unwrap_or("?").to_string();
                 let action = field("action").unwrap_or("?").to_string();
@@ -163,6 +169,7 @@ impl Tracker {
     /// Takes in the return of `query-jobs` (`[{id, type, status,
     /// current-progress, total-progress, error?}]`).
     pub fn jobs(&mut self, jobs: &Value) {
+        self.ready_event_due = false;
         let list = jobs.as_array().map(Vec::as_slice).unwrap_or_default();
         self.ids = list
             .iter()
@@ -202,6 +209,7 @@ impl Tracker {
     /// Takes in the return of `query-block-jobs` (`[{device, status,
     /// io-status, ...}]`); a job it does not list is not a block job.
     pub fn block_jobs(&mut self, jobs: &Value) {
+        self.ready_event_due = false;
         let list = jobs.as_array().map(Vec::as_slice).unwrap_or_default();
         if let Some(job) = list
             .iter()
@@ -276,7 +284,9 @@ impl Tracker {
             Some("pending") if self.finalized => Action::Wait,
             Some("pending") if self.target.finalize => Action::Finalize,
             Some("pending") => Action::End(Outcome::Pending),
-            Some("ready") if self.target.until == Until::Ready => Action::End(Outcome::Ready),
+            Some("ready") if self.target.until == Until::Ready && !self.ready_event_due => {
+                Action::End(Outcome::Ready)
+            }
             // Paused by an I/O error, or by a drain or a user (io-status ok).
             Some("paused") if !self.io_checked => Action::QueryBlockJobs,
             Some("paused")
@@ -468,10 +478,17 @@ mod tests {
     #[test]
     fn ready_ends_the_wait_unless_until_concluded() {
         let mut t = Tracker::new(target(Until::Ready));
+        let ready = event("BLOCK_JOB_READY", json!({"device": "j0", "type": "mirror"}));
+        // The status, then the block event, which a script may wait for.
         assert_eq!(
-            run(&mut t, &[status("ready")]),
-            [Action::End(Outcome::Ready)]
+            run(&mut t, &[status("ready"), ready]),
+            [Action::Wait, Action::End(Outcome::Ready)]
         );
+        // A listing that says ready comes after both.
+        let mut t = Tracker::new(target(Until::Ready));
+        run(&mut t, &[status("ready")]);
+        t.jobs(&json!([{"id": "j0", "status": "ready", "type": "mirror"}]));
+        assert_eq!(t.next(), Action::End(Outcome::Ready));
         let mut t = Tracker::new(target(Until::Concluded));
         assert_eq!(run(&mut t, &[status("ready")]), [Action::Wait]);
         // job-complete on a job that is ready goes to the end.

@@ -201,6 +201,13 @@ fn a_mirror_ends_the_wait_at_ready_then_job_complete_to_the_end() {
         "job j0 (mirror) ready: complete it with 'qmp-exec job-complete id=j0 --job=concluded'",
     );
     assert_eq!(statuses(&out).last().map(String::as_str), Some("ready"));
+    // BLOCK_JOB_READY, which comes right after the status, too.
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(
+        lines[lines.len() - 2].contains(" BLOCK_JOB_READY {\"device\":\"j0\""),
+        "{}",
+        out.show()
+    );
     // Still there, ready: the wait did not complete it.
     assert_eq!(jobs(&q)[0]["status"], "ready");
     let out = exec(q.sock(), &["job-complete", "id=j0", "--job=concluded"]).ok();
