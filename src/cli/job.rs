@@ -194,8 +194,12 @@ fn errors(list: &[JobError]) -> String {
     each.join("; ")
 }
 
-/// ` at 75% (3145728 of 4194304)`, when known.
+/// ` at 75% (3145728 of 4194304)`, when known (bytes: block jobs only;
+/// the progress of other jobs is in steps of their own).
 fn at(state: &State) -> String {
+    if !state.block {
+        return String::new();
+    }
     match (state.current, state.total) {
         (Some(c), Some(t)) => match percent(c, t) {
             Some(p) => format!(" at {p}% ({c} of {t})"),
