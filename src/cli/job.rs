@@ -3,6 +3,7 @@
 //! outcome mapped to an exit status.
 
 use std::io::{self, IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -347,6 +348,19 @@ struct ProgressLine {
     shown: bool,
 }
 
+/// Whether a progress line is on stderr now: the `-v` trace, which writes
+/// stderr too, erases it first ([`erase_for_trace`]).
+static ON_SCREEN: AtomicBool = AtomicBool::new(false);
+
+/// Erases the progress line, if one is shown, before another stderr line
+/// (the next poll draws it again).
+pub(crate) fn erase_for_trace() {
+    if ON_SCREEN.swap(false, Ordering::Relaxed) {
+        let mut err = io::stderr().lock();
+        let _ = err.write_all(b"\r\x1b[K");
+    }
+}
+
 impl ProgressLine {
     fn draw(&mut self, state: &State) {
         let (Some(current), Some(total)) = (state.current, state.total) else {
@@ -384,9 +398,11 @@ impl ProgressLine {
         let _ = write!(err, "\r\x1b[K{text}");
         let _ = err.flush();
         self.shown = true;
+        ON_SCREEN.store(true, Ordering::Relaxed);
     }
 
     fn erase(&mut self) {
+        ON_SCREEN.store(false, Ordering::Relaxed);
         if std::mem::take(&mut self.shown) {
             let mut err = io::stderr().lock();
             let _ = err.write_all(b"\r\x1b[K");

@@ -109,6 +109,7 @@ fn stderr_tracer() -> Tracer {
             Direction::Sent => "->",
             Direction::Received => "<-",
         };
+        job::erase_for_trace();
         eprintln!("{arrow} {}", crate::output::sanitize(text));
     })
 }

@@ -54,7 +54,8 @@ where
     let mut tracker = Tracker::new(how.target.clone());
     let start = Instant::now();
     let deadline = how.timeout.and_then(|t| start.checked_add(t));
-    let mut next_poll = how.poll.map(|_| start);
+    // The first state comes from the first query (or the events).
+    let mut next_poll = how.poll.and_then(|p| start.checked_add(p));
     loop {
         let outcome = match tracker.next() {
             Action::End(outcome) => outcome,
