@@ -530,6 +530,20 @@ fn a_progress_line_on_a_terminal_only() {
         !at_end.contains('%') && at_end.contains("job j0 (backup) concluded"),
         "the last progress line was erased: {screen:?}"
     );
+    // With -v, each trace line erases the progress line first: none is
+    // written after progress text on the same terminal line.
+    let screen = crate::util::on_terminal(&format!("{follow} -v")).unwrap();
+    let draws = screen.matches(" backup running ").count();
+    assert!(draws >= 2, "{screen:?}");
+    for piece in screen
+        .split("\r\u{1b}[K")
+        .filter(|p| p.starts_with("j0 backup"))
+    {
+        assert!(
+            !piece.contains("-> "),
+            "a trace line after progress text: {piece:?}"
+        );
+    }
     // --no-progress: nothing of it.
     let screen = crate::util::on_terminal(&format!("{follow} --no-progress")).unwrap();
     assert!(
