@@ -23,7 +23,7 @@ _qmp__exec() {
 
     case "${cmd}" in
         qmp__exec)
-            opts="-s -v -j -e -m -n -h -V --socket --timeout --wait --max-message --verbose --args --hmp --oob --pass-fd --cpu-index --batch --keep-going --with-events --list --describe --json --pretty --raw --event --match --fail-on --count --event-timeout --help --version"
+            opts="-s -v -j -e -m -n -h -V --socket --timeout --wait --max-message --verbose --args --hmp --oob --pass-fd --cpu-index --batch --keep-going --with-events --list --describe --json --pretty --raw --event --match --fail-on --count --event-timeout --job --attach --no-progress --dismiss --finalize --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -93,6 +93,14 @@ _qmp__exec() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --job)
+                    COMPREPLY=($(compgen -W "ready concluded" -- "${cur}"))
+                    return 0
+                    ;;
+                --attach)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -126,7 +134,7 @@ _qmp_exec_live() {
             continue
         fi
         case "$w" in
-            -s|--socket|--timeout|--max-message|--args|--pass-fd|--cpu-index|--describe|-e|--event|-m|--match|--fail-on|-n|--count|--event-timeout) value="$w" ;;
+            -s|--socket|--timeout|--max-message|--args|--pass-fd|--cpu-index|--describe|-e|--event|-m|--match|--fail-on|-n|--count|--event-timeout|--job|--attach) value="$w" ;;
             -*) ;;
             *) seen=1; break ;;
         esac

@@ -10,6 +10,9 @@ complete -c qmp-exec -s m -l match -d 'Only events whose data meets COND: PATH=V
 complete -c qmp-exec -l fail-on -d 'End with status 1 when an event NAME whose data meets every COND arrives (COND as for -m; \\, is a comma in a VALUE; repeatable)' -r
 complete -c qmp-exec -s n -l count -d 'End with status 0 after N matching events' -r
 complete -c qmp-exec -l event-timeout -d 'Seconds allowed for the awaited events, from the end of the reply (\'none\': no limit) [default: --timeout]' -r
+complete -c qmp-exec -l job -d 'After the reply, follow the job the command starts or acts on (its job-id; id= for job-*, device= for block-job-*) until ready (the default; for mirror and active commit) or concluded, within --event-timeout; status 0 when it ended well, 1 failed, paused by an error or cancelled, 4 deadline' -r -f -a "ready\t''
+concluded\t''"
+complete -c qmp-exec -l attach -d 'Follow the job ID as --job does, without a command (a job started elsewhere); after a command, the job it acts on' -r
 complete -c qmp-exec -l wait -d 'Retry connecting until the timeout while the socket is missing or refuses (QEMU starting)'
 complete -c qmp-exec -s v -l verbose -d 'Print the wire traffic on stderr ("-> " sent, "<- " received)'
 complete -c qmp-exec -l hmp -d 'Run the words as a human-monitor (HMP) command line (qmp-exec --hmp info status) and print its text; HMP errors fail'
@@ -21,6 +24,9 @@ complete -c qmp-exec -l list -d 'List the server\'s commands, one per line (with
 complete -c qmp-exec -s j -l json -d 'Print JSON, one compact document per line (for jq)'
 complete -c qmp-exec -l pretty -d 'Print indented JSON'
 complete -c qmp-exec -l raw -d 'Print the whole reply message, not just its return value'
+complete -c qmp-exec -l no-progress -d 'With --job or --attach: no progress line on the terminal'
+complete -c qmp-exec -l dismiss -d 'With --job or --attach: dismiss the job once concluded (job-dismiss), for auto-dismiss:=false jobs and blockdev-create'
+complete -c qmp-exec -l finalize -d 'With --job or --attach: finalize the job when it waits at pending (job-finalize), for auto-finalize:=false jobs'
 complete -c qmp-exec -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c qmp-exec -s V -l version -d 'Print version'
 
@@ -37,7 +43,7 @@ function __qmp_exec_live
             set value
             continue
         end
-        if contains -- $t -s --socket --timeout --max-message --args --pass-fd --cpu-index --describe -e --event -m --match --fail-on -n --count --event-timeout
+        if contains -- $t -s --socket --timeout --max-message --args --pass-fd --cpu-index --describe -e --event -m --match --fail-on -n --count --event-timeout --job --attach
             set value $t
         else if not string match -q -- '-*' $t
             set seen 1

@@ -18,7 +18,8 @@
 //!   argument types for typing `key=text` items, descriptions for `help`.
 //! - **helpers** for the tools: request items ([`items`]), QOM paths, types
 //!   and lookups ([`qom`], [`lookup`]), the tree walk ([`tree`]), event
-//!   waits ([`events`]), the line-driven batch ([`batch`]), HMP ([`hmp`]).
+//!   waits ([`events`]), following a job to its end ([`job`]), the
+//!   line-driven batch ([`batch`]), HMP ([`hmp`]).
 //! - `cli` (the default `cli` feature): clap options, output and the
 //!   exit-status table of the binaries; internal to them, not semver API.
 //!
@@ -50,6 +51,7 @@ pub mod handshake;
 pub mod hints;
 pub mod hmp;
 pub mod items;
+pub mod job;
 pub mod lookup;
 mod message;
 pub mod output;

@@ -5,6 +5,7 @@ use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use clap::Parser;
 use qmp::batch::Batch;
 use qmp::cli::describe::Kind;
+use qmp::cli::job::JobOpts;
 use qmp::cli::{ConnectOpts, EventOpts, Failure, OutputOpts, RunResult, Status};
 use qmp::items::{Item, build_arguments};
 use qmp::output::Format;
@@ -31,7 +32,7 @@ struct Args {
     #[command(flatten)]
     conn: ConnectOpts,
     /// The command to run, e.g. query-status, or a whole command as JSON ('{"execute": ...}'); with --hmp: the first word of the HMP command line
-    #[arg(required_unless_present_any = ["batch", "list", "describe"], conflicts_with = "batch")]
+    #[arg(required_unless_present_any = ["batch", "list", "describe", "attach"], conflicts_with = "batch")]
     command: Option<String>,
     /// Arguments: key=text, key:=json, key=@file, key:=@file; a.b=x nests (with --hmp: the rest of the command line)
     #[arg(value_name = "ITEM")]
@@ -73,6 +74,8 @@ struct Args {
     raw: bool,
     #[command(flatten)]
     events: EventOpts,
+    #[command(flatten)]
+    job: JobOpts,
 }
 
 /// The arguments object (`--args`, then the items over it) and the items.
@@ -113,7 +116,7 @@ fn check(args: &Args) -> Result<(), Failure> {
     let msg = if args.events.any() && args.batch {
         "waiting for events (-e, -m, -n, --fail-on, --event-timeout) does not go with --batch"
             .to_string()
-    } else if args.events.any() && args.events.event.is_empty() {
+    } else if args.events.any() && args.events.event.is_empty() && !args.job.on() {
         "-m/--match, -n/--count, --fail-on and --event-timeout need -e/--event NAME".into()
     } else if args.pass_fd.len() > qmp::MAX_FDS {
         format!("at most {} --pass-fd in one command", qmp::MAX_FDS)
@@ -199,10 +202,16 @@ fn run(args: Args) -> RunResult {
         return batch(&args);
     }
     let format = args.out.format();
+    if args.command.is_none() {
+        // --attach ID alone: follow a job started elsewhere.
+        let job = args.job.target(None)?;
+        return follow_job(&args, &mut args.conn.connect(false, true)?, job, format);
+    }
     let (request, items, id) = build(&args)?;
+    let job = args.job.target(Some(&request))?;
     let mut client = args
         .conn
-        .connect(request.oob, !args.events.event.is_empty())?;
+        .connect(request.oob, !args.events.event.is_empty() || job.is_some())?;
     // Compact output of a plain in-band command: printed from the reply's
     // raw text, without building a Value of it (query-qmp-schema is 236 KB).
     let compact =
@@ -224,6 +233,9 @@ fn run(args: Args) -> RunResult {
     {
         return Ok(status);
     }
+    if job.is_some() {
+        return follow_job(&args, &mut client, job, format);
+    }
     if args.events.event.is_empty() {
         return Ok(Status::Ok);
     }
@@ -232,6 +244,24 @@ fn run(args: Args) -> RunResult {
     let timeout = args.conn.timeout.unwrap_or(qmp::cli::DEFAULT_TIMEOUT);
     let wait = args.events.wait(Some(timeout), Some(1));
     qmp::cli::await_events("qmp-exec", &mut client, &wait, format != Format::Plain)
+}
+
+/// `--job`, `--attach`: follows the job to its end ([`qmp::cli::job`]),
+/// within --event-timeout (default --timeout).
+fn follow_job(
+    args: &Args,
+    client: &mut qmp::Client,
+    job: Option<qmp::job::Target>,
+    format: Format,
+) -> RunResult {
+    let Some(job) = job else {
+        return Ok(Status::Ok);
+    };
+    let timeout = args.events.event_timeout.or(args.conn.timeout);
+    let timeout = Some(timeout.unwrap_or(qmp::cli::DEFAULT_TIMEOUT))
+        .filter(|t| *t != std::time::Duration::MAX);
+    let progress = !args.job.no_progress;
+    qmp::cli::job::follow("qmp-exec", client, job, timeout, format, progress)
 }
 
 /// A `return` given as compact JSON text; plain strings and `{}` keep their

@@ -5,6 +5,7 @@
 //! semver promise), and built only with the `cli` feature (the default).
 
 pub mod describe;
+pub mod job;
 mod live;
 mod run;
 #[cfg(feature = "shell")]
@@ -124,6 +125,7 @@ fn stderr_tracer() -> Tracer {
             Direction::Sent => "->",
             Direction::Received => "<-",
         };
+        job::erase_for_trace();
         eprintln!("{arrow} {}", crate::output::sanitize(text));
     })
 }

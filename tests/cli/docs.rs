@@ -40,6 +40,8 @@ fn help_options(help: &str) -> (BTreeSet<String>, BTreeSet<char>) {
     {
         for word in line.split([' ', ',']) {
             if let Some(name) = word.strip_prefix("--") {
+                // `--job[=<UNTIL>]`: an optional value.
+                let name = name.split('[').next().unwrap_or(name);
                 long.insert(name.to_string());
             } else if let Some(c) = word.strip_prefix('-').filter(|w| w.len() == 1) {
                 short.insert(c.chars().next().unwrap());

@@ -24,14 +24,7 @@ const SIZE: usize = 4 << 20;
 /// the same size; and a second monitor on DIR/mon2.sock (see [`mon2`]).
 pub(crate) fn daemon(errno: Option<i32>) -> Option<Qemu> {
     Qemu::qsd_in(|dir| {
-        let src = dir.join("src.img");
-        let data: Vec<u8> = (0..SIZE).map(|i| (i % 251) as u8 + 1).collect();
-        std::fs::write(&src, data).unwrap();
-        let dst = dir.join("dst.img");
-        std::fs::File::create(&dst)
-            .unwrap()
-            .set_len(SIZE as u64)
-            .unwrap();
+        let (src, dst) = crate::qemu::images(dir, SIZE);
         let mut src_node = json!({"driver": "raw", "node-name": "src", "file": {
             "driver": "blkdebug",
             "image": {"driver": "file", "filename": src}}});
@@ -82,7 +75,7 @@ fn mirror(q: &Qemu, policy: &str, extra: &[&str]) -> Cmd {
 }
 
 /// stdout's lines, each parsed as JSON.
-fn json_lines(out: &Out) -> Vec<Value> {
+pub(crate) fn json_lines(out: &Out) -> Vec<Value> {
     out.stdout
         .lines()
         .map(|l| {

@@ -6,6 +6,7 @@ mod events;
 mod exec;
 mod fake;
 mod faults;
+mod jobs;
 mod library;
 mod matrix;
 mod qemu;

@@ -160,3 +160,17 @@ impl Qemu {
         Qemu::start(QSD, &args, dir, sock)
     }
 }
+
+/// Two raw images of `size` bytes in `dir`: `src.img`, all non-zero (a
+/// sparse image is never read by a job), and `dst.img`, empty; their paths.
+pub fn images(dir: &Path, size: usize) -> (PathBuf, PathBuf) {
+    let src = dir.join("src.img");
+    let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8 + 1).collect();
+    std::fs::write(&src, data).unwrap();
+    let dst = dir.join("dst.img");
+    std::fs::File::create(&dst)
+        .unwrap()
+        .set_len(size as u64)
+        .unwrap();
+    (src, dst)
+}

@@ -124,16 +124,6 @@ fn closed_stdout_ends_quietly() {
     f.finish();
 }
 
-/// Runs `command` on a pseudo-terminal (util-linux `script`), so the tool's
-/// stdout and stderr are a terminal; returns what the terminal received.
-fn on_terminal(command: &str) -> Option<String> {
-    let out = Command::new("script")
-        .args(["-qec", command, "/dev/null"])
-        .output()
-        .ok()?;
-    Some(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
 #[test]
 fn a_terminal_never_gets_raw_control_characters() {
     // ESC [2J would clear the screen, ESC ]0; sets the title, U+009B is CSI.
@@ -155,7 +145,7 @@ fn a_terminal_never_gets_raw_control_characters() {
     let exec = bin("qmp-exec");
     let [a, b, c] = fakes.each_ref().map(|f| f.path().display().to_string());
     let commands = format!("{exec} -s {a} x; {exec} -s {b} --json x; {exec} -s {c} x");
-    let screen = on_terminal(&commands);
+    let screen = crate::util::on_terminal(&commands);
     for f in fakes {
         f.abandon();
     }

@@ -263,3 +263,13 @@ pub fn wait_or_kill(child: &mut std::process::Child, start: Instant) -> std::pro
     }
     child.wait().unwrap()
 }
+
+/// Runs `command` on a pseudo-terminal (util-linux `script`), so the tool's
+/// stdout and stderr are a terminal; returns what the terminal received.
+pub fn on_terminal(command: &str) -> Option<String> {
+    let out = std::process::Command::new("script")
+        .args(["-qec", command, "/dev/null"])
+        .output()
+        .ok()?;
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
