@@ -17,7 +17,9 @@ Examples:
   qmp-exec -s /run/vm1.qmp query-status
   qmp-exec blockdev-add driver=raw node-name=disk0 file.driver=file file.filename=/tmp/d.img
   qmp-exec blockdev-mirror job-id=job0 device=disk0 target=dst sync=full \\
-      -e BLOCK_JOB_READY -m device=job0 --fail-on BLOCK_JOB_ERROR --timeout 60";
+      -e BLOCK_JOB_READY -m device=job0 --fail-on BLOCK_JOB_ERROR --timeout 60
+  qmp-exec blockdev-backup job-id=b0 device=disk0 target=dst sync=full --job --event-timeout 600
+  qmp-exec --describe blockdev-add              (arguments and types, from the server)";
 
 /// Run a QMP command and print its return value.
 ///
