@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Parser;
 use qmp::cli::shell::editor::{Show, history_file, interactive, script};
@@ -71,7 +71,8 @@ fn run(args: Args) -> RunResult {
             })?,
         ),
     };
-    let quiet = Arc::new(AtomicBool::new(false));
+    // Quiet until the session is open: -v echoes what the lines send.
+    let quiet = Arc::new(AtomicBool::new(true));
     let mut options = args.conn.options(false, interactive_mode);
     options.trace = tracer(log, args.conn.verbose, quiet.clone());
     let mut qemu = None;
@@ -107,6 +108,7 @@ fn session(
         client.address(),
         if args.hmp { "HMP" } else { "QMP" }
     );
+    quiet.store(false, Ordering::Relaxed);
     let shared = Arc::new(Shared::new(client, schema, args.hmp, quiet));
     let session = Session::new(shared);
     if interactive_mode {

@@ -488,3 +488,85 @@ fn wrap_starts_qemu_and_stops_it_at_the_end() {
         out.show()
     );
 }
+
+#[test]
+fn script_types_device_properties_from_qemu() {
+    let Some(q) = Qemu::system(&[
+        "-M",
+        "q35",
+        "-S",
+        "-accel",
+        "tcg",
+        "-device",
+        "pcie-root-port,id=rp1,chassis=1",
+    ]) else {
+        return;
+    };
+    // The schema says nothing of device_add's properties: their types come
+    // from device-list-properties (QEMU refuses num-queues as a string).
+    let out = script(
+        q.sock(),
+        &["-e"],
+        &[
+            "blockdev-add driver=null-co node-name=n5",
+            "device_add driver=virtio-blk-pci drive=n5 id=vd5 bus=rp1 num-queues=2 serial=1234",
+            "qom-get path=/machine/peripheral/vd5 property=num-queues",
+            "qom-get path=/machine/peripheral/vd5 property=serial",
+            "device_add driver=virtio-blk-pci drive=n5 id=vd6 bus=rp1 num-queues=two",
+        ],
+    );
+    out.assert_status(2);
+    let r = replies(&out);
+    assert_eq!(r[2], json!({"return": 2}), "{}", out.show());
+    assert_eq!(r[3], json!({"return": "1234"}), "{}", out.show());
+    assert!(out.stderr.contains("line 5: 'num-queues=two': 'two' is not a valid uint16: expected an integer from 0 to 65535"), "{}", out.show());
+}
+
+#[test]
+fn log_records_both_ways_and_v_echoes_only_the_lines() {
+    let Some(q) = Qemu::qsd(&[]) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let out = script(
+        q.sock(),
+        &["-v", "-l", log.to_str().unwrap()],
+        &["query-version"],
+    );
+    out.assert_status(0);
+    let text = std::fs::read_to_string(&log).unwrap();
+    for want in [
+        "-> {\"execute\":\"qmp_capabilities\"}\n",
+        "-> {\"execute\":\"query-qmp-schema\"}\n",
+        "-> {\"execute\":\"query-version\"}\n",
+        "<- {\"return\": {\"qemu\": {",
+    ] {
+        assert!(
+            text.contains(want),
+            "{want:?} not in the log:\n{}",
+            &text[..text.len().min(2000)]
+        );
+    }
+    assert!(
+        text.lines().next().unwrap().starts_with("<- {\"QMP\": "),
+        "{}",
+        &text[..200]
+    );
+    // -v: the line's request only, not the shell's own.
+    assert_eq!(
+        out.stderr,
+        "-> {\"execute\":\"query-version\"}\n",
+        "{}",
+        out.show()
+    );
+    // A log that cannot be created: a usage error before connecting.
+    script(
+        q.sock(),
+        &["-l", "/nonexistent/dir/log"],
+        &["query-version"],
+    )
+    .assert_status(2)
+    .assert_err_has(
+        "qmp-shell: ",
+        "creating the log file '/nonexistent/dir/log'",
+    );
+}
