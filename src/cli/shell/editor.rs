@@ -164,6 +164,8 @@ fn watch(
                     // Readable but nothing whole yet: the rest is on its way.
                     std::thread::sleep(Duration::from_millis(5));
                 }
+                // The shell is leaving (and may have stopped QEMU itself).
+                Err(_) if stop.load(Ordering::Relaxed) => return,
                 Err(e) => {
                     let msg = match e {
                         Error::Closed { .. } => "QEMU closed the connection (Ctrl-D leaves)".into(),
