@@ -9,7 +9,6 @@ use clap::Parser;
 use qmp::cli::shell::editor::{Show, history_file, interactive, script};
 use qmp::cli::shell::{Session, Shared, tracer, wrap};
 use qmp::cli::{ConnectOpts, Failure, RunResult};
-use qmp::schema::Schema;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -92,15 +91,10 @@ fn run(args: Args) -> RunResult {
 
 fn session(
     args: Args,
-    mut client: qmp::Client,
+    client: qmp::Client,
     quiet: Arc<AtomicBool>,
     interactive_mode: bool,
 ) -> RunResult {
-    let schema = if args.hmp {
-        None
-    } else {
-        Some(Schema::fetch(&mut client)?)
-    };
     let (major, minor, micro) = client.greeting().version;
     let banner = format!(
         "Connected to QEMU {major}.{minor}.{micro} at {} ({}: help lists commands, Tab \
@@ -109,7 +103,7 @@ fn session(
         if args.hmp { "HMP" } else { "QMP" }
     );
     quiet.store(false, Ordering::Relaxed);
-    let shared = Arc::new(Shared::new(client, schema, args.hmp, quiet));
+    let shared = Arc::new(Shared::new(client, args.hmp, quiet));
     let session = Session::new(shared);
     if interactive_mode {
         let name = if args.hmp {

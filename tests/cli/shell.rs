@@ -530,7 +530,7 @@ fn log_records_both_ways_and_v_echoes_only_the_lines() {
     let out = script(
         q.sock(),
         &["-v", "-l", log.to_str().unwrap()],
-        &["query-version"],
+        &["query-version", "query-named-block-nodes flat=on"],
     );
     out.assert_status(0);
     let text = std::fs::read_to_string(&log).unwrap();
@@ -546,15 +546,23 @@ fn log_records_both_ways_and_v_echoes_only_the_lines() {
             &text[..text.len().min(2000)]
         );
     }
+    // The schema is fetched when a line first has items to type.
+    let at = |s: &str| text.find(s).unwrap();
+    assert!(
+        at("\"query-version\"") < at("query-qmp-schema"),
+        "{text:.300}"
+    );
     assert!(
         text.lines().next().unwrap().starts_with("<- {\"QMP\": "),
         "{}",
         &text[..200]
     );
-    // -v: the line's request only, not the shell's own.
+    // -v: the lines' requests only, not the shell's own (the schema,
+    // fetched for the first line with items).
     assert_eq!(
         out.stderr,
-        "-> {\"execute\":\"query-version\"}\n",
+        "-> {\"execute\":\"query-version\"}\n\
+         -> {\"execute\":\"query-named-block-nodes\",\"arguments\":{\"flat\":true}}\n",
         "{}",
         out.show()
     );

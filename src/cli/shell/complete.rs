@@ -31,7 +31,7 @@ pub trait Lookup {
 
 impl Lookup for Shared {
     fn schema(&self) -> Option<&Schema> {
-        self.schema.as_ref()
+        Shared::schema(self)
     }
     fn hmp(&self) -> bool {
         self.hmp

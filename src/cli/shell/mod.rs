@@ -31,8 +31,10 @@ const FORMS: &str = "(key:=json sends JSON as written)";
 /// What the session, the completer and the event printer share.
 pub struct Shared {
     client: Mutex<Client>,
-    /// The server's schema (`None` in HMP mode, which does not need it).
-    pub schema: Option<Schema>,
+    /// The server's schema, fetched when first needed (typing items,
+    /// help, completion): a line without items, and the prompt, wait for
+    /// no 236 KB reply. `None` in HMP mode, or when it cannot be had.
+    schema: OnceLock<Option<Schema>>,
     /// `-H`: lines are HMP command lines.
     pub hmp: bool,
     /// Inside `transaction(` ... `)`: the first word is an action.
@@ -46,16 +48,29 @@ pub struct Shared {
 
 impl Shared {
     /// Shares `client`; `quiet` is the flag [`tracer`] was given.
-    pub fn new(client: Client, schema: Option<Schema>, hmp: bool, quiet: Arc<AtomicBool>) -> Self {
+    pub fn new(client: Client, hmp: bool, quiet: Arc<AtomicBool>) -> Self {
         Shared {
             client: Mutex::new(client),
-            schema,
+            schema: OnceLock::new(),
             hmp,
             in_transaction: AtomicBool::new(false),
             quiet,
             drivers: OnceLock::new(),
             hmp_names: OnceLock::new(),
         }
+    }
+
+    /// The server's schema (fetched on first use; `None` in HMP mode or
+    /// when the server would not give it).
+    pub fn schema(&self) -> Option<&Schema> {
+        self.schema
+            .get_or_init(|| {
+                if self.hmp {
+                    return None;
+                }
+                self.quietly(|c| Schema::fetch(c)).ok()
+            })
+            .as_ref()
     }
 
     /// The client, for the user's own command.
@@ -278,9 +293,8 @@ impl Session {
 
     fn schema(&self) -> Result<&Schema, LineError> {
         self.shared
-            .schema
-            .as_ref()
-            .ok_or_else(|| input("no schema in HMP mode"))
+            .schema()
+            .ok_or_else(|| input("the server's schema (query-qmp-schema) could not be read"))
     }
 
     fn send(&self, request: &Request) -> Result<Outcome, LineError> {
@@ -314,7 +328,12 @@ impl Session {
     fn request(&mut self, command: &str, words: &[Word]) -> Result<Request, LineError> {
         let items = parse_items(words, &[])?;
         let mut args = build_arguments(Map::new(), &items).map_err(input)?;
-        if let Some(c) = self.shared.schema.as_ref().and_then(|s| s.command(command)) {
+        let typed = !items.is_empty();
+        if let Some(c) = typed
+            .then(|| self.shared.schema())
+            .flatten()
+            .and_then(|s| s.command(command))
+        {
             let arg_type = c.arg_type.clone();
             self.type_items(command, &arg_type, &mut args, &items)?;
         }
@@ -330,7 +349,7 @@ impl Session {
         args: &mut Map<String, Value>,
         items: &[Item],
     ) -> Result<(), LineError> {
-        let Some(schema) = self.shared.schema.as_ref() else {
+        let Some(schema) = self.shared.schema() else {
             return Ok(());
         };
         let untyped: Vec<Item> = typing::type_arguments(schema, ty, args, items)
@@ -424,8 +443,8 @@ impl Session {
         let mut base = Map::new();
         base.insert("type".into(), json!(name));
         let mut action = build_arguments(base, &items).map_err(input)?;
-        if let Some(ty) = self.shared.schema.as_ref().and_then(action_type) {
-            let known = self.shared.schema.as_ref().and_then(|s| s.tag(&ty));
+        if let Some(ty) = self.shared.schema().and_then(action_type) {
+            let known = self.shared.schema().and_then(|s| s.tag(&ty));
             if let Some((_, cases)) = known
                 && !cases.contains(&name)
             {
