@@ -68,7 +68,7 @@ impl Shared {
                 if self.hmp {
                     return None;
                 }
-                self.quietly(|c| Schema::fetch(c)).ok()
+                self.quietly(Schema::fetch).ok()
             })
             .as_ref()
     }
