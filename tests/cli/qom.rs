@@ -338,6 +338,16 @@ fn qom_tree_q35() {
         .status(1)
         .assert_err("qom-tree: /nope: DeviceNotFound: Device '/nope' not found")
         .assert_stdout("");
+    // The walk above went by qom-list and qom-get where QEMU lacks
+    // qom-list-get (7.2 and 10.0; it is new in 10.1).
+    let mut list_get = tool("qmp-exec", s, &["qom-list-get", "paths:=[\"/\"]"]);
+    if version(s) < (10, 1) {
+        list_get
+            .status(1)
+            .assert_err("qmp-exec: CommandNotFound: The command qom-list-get has not been found");
+    } else {
+        list_get.ok();
+    }
 }
 
 #[test]
