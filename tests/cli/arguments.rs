@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::fake::*;
-use crate::qemu::Qemu;
+use crate::qemu::{Qemu, version};
 use crate::util::{Cmd, exec, tool};
 
 /// A paused q35 machine with a free hot-plug slot (rp9) and two virtio
@@ -385,7 +385,7 @@ fn a_whole_command_as_the_argument() {
         q.sock(),
         &[
             "--json",
-            "{\"execute\":\"qom-list\",\"arguments\":{\"path\":\"/objects\"}}",
+            "{\"execute\":\"qom-list\",\"arguments\":{\"path\":\"/\"}}",
         ],
     )
     .ok()
@@ -457,7 +457,7 @@ fn items_over_args_escapes_and_empty_key_parts() {
 
 #[test]
 fn socket_paths_of_any_length_and_abstract_sockets() {
-    if !crate::qemu::available(crate::qemu::QSD) {
+    if !crate::qemu::available(crate::qemu::qsd_bin()) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -469,7 +469,7 @@ fn socket_paths_of_any_length_and_abstract_sockets() {
         dir.path().file_name().unwrap().to_string_lossy()
     );
     // QEMU listens on the long path through a relative one.
-    let mut qsd = std::process::Command::new(crate::qemu::QSD)
+    let mut qsd = std::process::Command::new(crate::qemu::qsd_bin())
         .current_dir(&deep)
         .args([
             "--chardev",
@@ -545,7 +545,7 @@ impl Drop for Kill<'_> {
 fn listen_mode_takes_the_connection_qemu_makes() {
     // The tool first, then QEMU, which connects as a client: no start-up
     // race. The socket file is gone afterwards.
-    if !crate::qemu::available(crate::qemu::QSD) {
+    if !crate::qemu::available(crate::qemu::qsd_bin()) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -558,7 +558,7 @@ fn listen_mode_takes_the_connection_qemu_makes() {
     while !sock.exists() && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
-    let mut qsd = std::process::Command::new(crate::qemu::QSD)
+    let mut qsd = std::process::Command::new(crate::qemu::qsd_bin())
         .args([
             "--chardev",
             &format!("socket,id=m,path={},server=off", sock.display()),
@@ -669,7 +669,16 @@ fn out_of_band_commands() {
 
 #[test]
 fn file_descriptors_pass_with_the_command() {
-    let Some(q) = Qemu::system(&[]) else { return };
+    // A second monitor, for a client that stays connected (QEMU 7.2 below).
+    let Some(q) = Qemu::system_in(|dir| {
+        let hold = format!(
+            "unix:{},server=on,wait=off",
+            dir.join("hold.sock").display()
+        );
+        vec!["-qmp".into(), hold]
+    }) else {
+        return;
+    };
     let img = q.path("disk.img");
     std::fs::write(&img, vec![0u8; 1 << 20]).unwrap();
     // The shell opens descriptor 3; qmp-exec passes it; QEMU's fd set then
@@ -681,15 +690,33 @@ fn file_descriptors_pass_with_the_command() {
         exec = crate::util::bin("qmp-exec"),
         sock = q.sock().display()
     );
-    let out = std::process::Command::new("bash")
-        .args(["-c", &script])
-        .env_remove("QMP_SOCKET")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{out:?}");
-    let added: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
-    assert_eq!(added["fdset-id"], 1, "{stdout}");
+    let add = || {
+        let out = std::process::Command::new("bash")
+            .args(["-c", &script])
+            .env_remove("QMP_SOCKET")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{out:?}");
+        let added: serde_json::Value =
+            serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+        assert_eq!(added["fdset-id"], 1, "{stdout}");
+    };
+    add();
+    // QEMU 7.2 closes the fd sets none of its devices uses when its last
+    // monitor client hangs up (qmp-exec's, here); 10.0 keeps them until
+    // remove-fd. On 7.2 the set must be added while another client stays.
+    let fdsets = exec(q.sock(), &["--json", "query-fdsets"]).ok().json();
+    let _hold = if version(q.sock()) < (10, 0) {
+        assert_eq!(fdsets, serde_json::json!([]), "7.2 closed the set");
+        let addr = qmp::Address::Unix(q.path("hold.sock"));
+        let hold = qmp::Client::connect(&addr, &qmp::Options::default()).unwrap();
+        add();
+        Some(hold)
+    } else {
+        assert_eq!(fdsets[0]["fdset-id"], 1, "10.0 kept the set: {fdsets}");
+        None
+    };
     exec(
         q.sock(),
         &[

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::qemu::{QSD, Qemu, available};
+use crate::qemu::{Qemu, available, qsd_bin};
 use crate::util::{Cmd, exec};
 
 #[test]
@@ -355,7 +355,7 @@ fn a_busy_monitor_reads_the_same_until_it_frees() {
 
 #[test]
 fn wait_for_a_server_started_later() {
-    if !available(QSD) {
+    if !available(qsd_bin()) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -374,7 +374,7 @@ fn wait_for_a_server_started_later() {
     .spawn();
     std::thread::sleep(Duration::from_millis(500));
     let q = Qemu::start(
-        QSD,
+        qsd_bin(),
         &[
             "--chardev",
             &format!("socket,id=m,path={},server=on,wait=off", sock.display()),

@@ -3,25 +3,63 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-pub const QSD: &str = "qemu-storage-daemon";
-pub const SYSTEM: &str = "qemu-system-x86_64";
+/// The qemu-storage-daemon the tests run: `QMP_TEST_QSD` (a path, or a
+/// name looked up on PATH), by default `qemu-storage-daemon` on PATH.
+pub fn qsd_bin() -> &'static str {
+    static BIN: OnceLock<String> = OnceLock::new();
+    from_env(&BIN, "QMP_TEST_QSD", "qemu-storage-daemon")
+}
 
-/// Whether `bin` is on PATH. When it is not, the test is skipped with a
-/// message, unless QMP_REQUIRE_QEMU=1 (CI), where that is a failure.
+/// The qemu-system-x86_64 the tests run: `QMP_TEST_QEMU_SYSTEM`, by default
+/// `qemu-system-x86_64` on PATH. `.ci/install-qemu-7.2` makes a wrapper for
+/// QEMU 7.2 (unpacked, with its `-L` data directories) to point it at.
+pub fn system_bin() -> &'static str {
+    static BIN: OnceLock<String> = OnceLock::new();
+    from_env(&BIN, "QMP_TEST_QEMU_SYSTEM", "qemu-system-x86_64")
+}
+
+fn from_env(cell: &'static OnceLock<String>, var: &str, default: &str) -> &'static str {
+    cell.get_or_init(|| {
+        std::env::var(var)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| default.to_string())
+    })
+}
+
+/// Whether `bin` (a path, or a name on PATH) is there. When it is not, the
+/// test is skipped with a message, unless QMP_REQUIRE_QEMU=1 (CI), where
+/// that is a failure.
 pub fn available(bin: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()));
+    let found = if bin.contains('/') {
+        Path::new(bin).is_file()
+    } else {
+        std::env::var_os("PATH")
+            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
+    };
     if !found {
         if std::env::var("QMP_REQUIRE_QEMU").is_ok_and(|v| v == "1") {
             panic!(
-                "{bin} is not installed and QMP_REQUIRE_QEMU=1 requires it (run .ci/install-qemu)"
+                "{bin} is not installed and QMP_REQUIRE_QEMU=1 requires it (run .ci/install-qemu, \
+                 or check QMP_TEST_QSD and QMP_TEST_QEMU_SYSTEM)"
             );
         }
         eprintln!("SKIPPED: {bin} is not installed; set QMP_REQUIRE_QEMU=1 to make this a failure");
     }
     found
+}
+
+/// The version of the QEMU behind `sock` (query-version), for the tests
+/// whose expectations differ between versions: `(major, minor)`.
+pub fn version(sock: &Path) -> (u64, u64) {
+    let addr = qmp::Address::Unix(sock.to_path_buf());
+    let mut c = qmp::Client::connect(&addr, &qmp::Options::default()).unwrap();
+    let v = c.execute("query-version", None).unwrap();
+    let q = &v["qemu"];
+    (q["major"].as_u64().unwrap(), q["minor"].as_u64().unwrap())
 }
 
 pub struct Qemu {
@@ -38,7 +76,7 @@ impl Qemu {
         let chardev = format!("socket,id=m,path={},server=on,wait=off", sock.display());
         let mut args = vec!["--chardev", &chardev, "--monitor", "chardev=m"];
         args.extend_from_slice(extra);
-        Qemu::start(QSD, &args, dir, sock)
+        Qemu::start(qsd_bin(), &args, dir, sock)
     }
 
     /// qemu-system-x86_64 -M none (or `machine`) with a QMP socket.
@@ -50,7 +88,7 @@ impl Qemu {
     /// `extra` makes from the temporary directory before QEMU starts (to put
     /// more monitor sockets there); `None` if QEMU is absent.
     pub fn system_in(extra: impl FnOnce(&Path) -> Vec<String>) -> Option<Qemu> {
-        if !available(SYSTEM) {
+        if !available(system_bin()) {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -62,7 +100,7 @@ impl Qemu {
             args.extend_from_slice(&["-M", "none"]);
         }
         args.extend(extra.iter().map(String::as_str));
-        Qemu::start(SYSTEM, &args, dir, sock)
+        Qemu::start(system_bin(), &args, dir, sock)
     }
 
     /// A paused q35 machine with a few devices: a realistic QOM tree.
@@ -148,7 +186,7 @@ impl Qemu {
     /// makes from the daemon's temporary directory before it starts (to put
     /// images or more monitor sockets there); `None` if QEMU is absent.
     pub fn qsd_in(extra: impl FnOnce(&Path) -> Vec<String>) -> Option<Qemu> {
-        if !available(QSD) {
+        if !available(qsd_bin()) {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -157,7 +195,7 @@ impl Qemu {
         let extra = extra(dir.path());
         let mut args = vec!["--chardev", &chardev, "--monitor", "chardev=m"];
         args.extend(extra.iter().map(String::as_str));
-        Qemu::start(QSD, &args, dir, sock)
+        Qemu::start(qsd_bin(), &args, dir, sock)
     }
 }
 

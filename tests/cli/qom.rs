@@ -4,25 +4,37 @@
 use serde_json::{Value, json};
 
 use crate::fake::*;
-use crate::qemu::Qemu;
+use crate::qemu::{Qemu, version};
 use crate::util::tool;
 
 #[test]
 fn qom_get_values_of_every_type_as_qemu_prints_them() {
     let Some(q) = Qemu::q35() else { return };
     let s = q.sock();
-    let cases = [
+    let old = version(s) < (10, 0);
+    let mut cases = vec![
         ("/machine/peripheral/vblk0.type", "virtio-blk-pci\n"),
         ("vblk0.type", "virtio-blk-pci\n"), // partial path, resolved by QEMU
         ("vblk0.serial", "SN0\n"),
         ("vblk0.realized", "True\n"),
         ("vblk0.hotplugged", "False\n"),
         ("vblk0.queue-size", "256\n"),
-        ("vblk0.rombar", "-1\n"),
+        // rombar: 1 by default on QEMU 7.2, -1 (int32) on 10.0.
+        ("vblk0.rombar", if old { "1\n" } else { "-1\n" }),
         ("vblk0.iothread", "/objects/io0\n"), // a link<iothread>
-        ("vblk0.iothread-vq-mapping", "[]\n"),
         ("vnet0.mac", "52:54:00:12:34:56\n"),
     ];
+    if old {
+        // A list property, new since 7.2: there, an unknown property.
+        tool("qom-get", s, &["vblk0.iothread-vq-mapping"])
+            .status(1)
+            .assert_err(
+                "qom-get: vblk0.iothread-vq-mapping: vblk0 has no property \
+                 'iothread-vq-mapping' (qom-list vblk0 lists them)",
+            );
+    } else {
+        cases.push(("vblk0.iothread-vq-mapping", "[]\n"));
+    }
     for (prop, want) in cases {
         tool("qom-get", s, &[prop]).ok().assert_stdout(want);
     }
@@ -326,6 +338,16 @@ fn qom_tree_q35() {
         .status(1)
         .assert_err("qom-tree: /nope: DeviceNotFound: Device '/nope' not found")
         .assert_stdout("");
+    // The walk above went by qom-list and qom-get where QEMU lacks
+    // qom-list-get (7.2 and 10.0; it is new in 10.1).
+    let mut list_get = tool("qmp-exec", s, &["qom-list-get", "paths:=[\"/\"]"]);
+    if version(s) < (10, 1) {
+        list_get
+            .status(1)
+            .assert_err("qmp-exec: CommandNotFound: The command qom-list-get has not been found");
+    } else {
+        list_get.ok();
+    }
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::events::{daemon, mon2};
-use crate::qemu::{Qemu, SYSTEM, available};
+use crate::qemu::{Qemu, available, system_bin};
 use crate::util::{Out, bin, exec, tool};
 
 /// qmp-shell on `sock` with `lines` as its stdin (a script).
@@ -216,7 +216,7 @@ fn script_transactions_are_typed_per_action() {
 
 #[test]
 fn script_hmp_switches_cpu() {
-    if !available(SYSTEM) {
+    if !available(system_bin()) {
         return;
     }
     let Some(q) = Qemu::system(&["-M", "pc", "-smp", "2", "-S", "-accel", "tcg"]) else {
@@ -439,14 +439,14 @@ fn interactive_history_is_kept_across_runs() {
 
 #[test]
 fn wrap_starts_qemu_and_stops_it_at_the_end() {
-    if !available(SYSTEM) {
+    if !available(system_bin()) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let pidfile = dir.path().join("pid");
     let pidfile_s = pidfile.to_str().unwrap();
     let qemu = [
-        SYSTEM,
+        system_bin(),
         "-M",
         "none",
         "-display",
@@ -477,7 +477,7 @@ fn wrap_starts_qemu_and_stops_it_at_the_end() {
     assert!(!pidfile.exists());
     // A QEMU that cannot start: a usage error, quickly.
     let mut c = crate::util::Cmd::new("qmp-shell");
-    c.args(&["--wrap", "--", SYSTEM, "-M", "no-such-machine"])
+    c.args(&["--wrap", "--", system_bin(), "-M", "no-such-machine"])
         .stdin("");
     let out = c.run();
     out.assert_status(2);

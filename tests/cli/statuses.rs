@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::events::{Listener, daemon, mon2};
 use crate::fake::*;
-use crate::qemu::Qemu;
+use crate::qemu::{Qemu, version};
 use crate::util::{Out, exec, tool};
 
 const MS: fn(u64) -> Duration = Duration::from_millis;
@@ -21,10 +21,16 @@ fn lines(out: &Out) -> Vec<Value> {
         .collect()
 }
 
+/// The children of /objects, as qom-list prints them. QEMU 7.2 makes
+/// /objects with the first object: until then, it is not found.
 fn objects(q: &Qemu) -> String {
-    exec(q.sock(), &["--json", "qom-list", "path=/objects"])
-        .ok()
-        .stdout
+    let out = exec(q.sock(), &["--json", "qom-list", "path=/objects"]).run();
+    if version(q.sock()) < (10, 0) && out.status == 1 {
+        out.assert_err("qmp-exec: DeviceNotFound: Device '/objects' not found");
+        return String::new();
+    }
+    out.assert_status(0);
+    out.stdout
 }
 
 #[test]

@@ -154,13 +154,20 @@ impl Running {
     /// Waits, sampling the child's peak resident memory (VmHWM) every
     /// millisecond; returns the output and the largest peak seen, in KiB.
     pub fn wait_peak(self) -> (Out, u64) {
-        let status = format!("/proc/{}/status", self.pid());
+        // /proc/PID opened now, while the child cannot have been reaped,
+        // stays that process's directory: once it is reaped, reads through
+        // it fail rather than reach a new process given the same pid (a
+        // QEMU another test starts; that once read as 180 MB here).
+        let proc_dir = std::fs::File::open(format!("/proc/{}", self.pid())).ok();
         let sampler_done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let done = sampler_done.clone();
         let sampler = std::thread::spawn(move || {
             let mut peak = 0;
+            let Some(proc_dir) = proc_dir else {
+                return peak;
+            };
             while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                let Ok(text) = std::fs::read_to_string(&status) else {
+                let Some(text) = read_at(&proc_dir, c"status") else {
                     break;
                 };
                 let hwm = text.lines().find_map(|l| l.strip_prefix("VmHWM:"));
@@ -272,4 +279,26 @@ pub fn on_terminal(command: &str) -> Option<String> {
         .output()
         .ok()?;
     Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The text of `name` in the directory `dir` (openat), if it can be read.
+fn read_at(dir: &std::fs::File, name: &std::ffi::CStr) -> Option<String> {
+    use std::io::Read;
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // SAFETY: a valid directory descriptor and a NUL-terminated name; the
+    // descriptor returned is owned by the File made from it.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
+    let mut text = String::new();
+    file.read_to_string(&mut text).ok()?;
+    Some(text)
 }
