@@ -54,6 +54,7 @@ pub mod items;
 pub mod job;
 pub mod lookup;
 mod message;
+mod minify;
 pub mod output;
 pub mod pyfmt;
 pub mod qom;

@@ -147,6 +147,18 @@ pub(crate) trait ReturnSeed {
     type Out;
     /// Reads the value of the `return` member from `map`.
     fn read<'de, A: serde::de::MapAccess<'de>>(&self, map: &mut A) -> Result<Self::Out, A::Error>;
+
+    /// What it makes of `return` given as compact JSON text, when it can
+    /// take that instead of parsing (then the message is minified as it
+    /// arrives: [`crate::minify`]).
+    fn take_compact(&self, _text: String) -> Option<Self::Out> {
+        None
+    }
+
+    /// Whether [`ReturnSeed::take_compact`] takes the text.
+    fn takes_compact(&self) -> bool {
+        false
+    }
 }
 
 /// `return` transcoded straight to compact JSON text
@@ -160,6 +172,14 @@ impl ReturnSeed for TranscodeReturn {
         map.next_value_seed(crate::output::Transcode(&mut out))?;
         // Only whole UTF-8 strings and ASCII were written.
         Ok(String::from_utf8(out).unwrap_or_default())
+    }
+
+    fn take_compact(&self, text: String) -> Option<String> {
+        Some(text)
+    }
+
+    fn takes_compact(&self) -> bool {
+        true
     }
 }
 
@@ -190,6 +210,31 @@ impl<T> SeededMessage<T> {
         }
         Ok(members.into_iter().collect())
     }
+}
+
+/// The message from its compact text and top-level members, with `return`
+/// handed to the seed as text; `None` when a member does not parse (it
+/// cannot: the minifier took only valid JSON) or the seed declines.
+fn seeded_from_compact<R: ReturnSeed>(
+    seed: &R,
+    text: &[u8],
+    members: Vec<crate::minify::Member>,
+) -> Option<SeededMessage<R::Out>> {
+    let mut out = SeededMessage {
+        members: Vec::new(),
+        ret: None,
+    };
+    for (key, a, b) in members {
+        let value = &text[a..b];
+        if key == "return" && out.ret.is_none() {
+            // The minifier took printable ASCII only.
+            let text = String::from_utf8(value.to_vec()).ok()?;
+            out.ret = Some((out.members.len(), seed.take_compact(text)?));
+        } else {
+            out.members.push((key, serde_json::from_slice(value).ok()?));
+        }
+    }
+    Some(out)
 }
 
 struct Members<'a, R>(&'a R);
@@ -404,7 +449,8 @@ impl Decoder {
         self.read_parsed(stream, deadline, |bytes| serde_json::from_slice(bytes))
     }
 
-    /// Reads a message with its `return` read by `seed`.
+    /// Reads a message with its `return` read by `seed` (or, for a seed
+    /// that takes compact text, minified as it arrives).
     pub(crate) fn read_seeded_message<S: Stream, R: ReturnSeed>(
         &mut self,
         stream: &mut S,
@@ -412,7 +458,17 @@ impl Decoder {
         seed: &R,
     ) -> Result<SeededMessage<R::Out>, ReadError> {
         use serde::Deserializer as _;
-        self.read_parsed(stream, deadline, |bytes| {
+        let mut minifier = seed.takes_compact().then(crate::minify::Minifier::new);
+        self.read_parsed_with(stream, deadline, minifier.as_mut(), |bytes, minified| {
+            if let Some(mut m) = minified.take()
+                && let Some((text, members)) = {
+                    m.feed_from(bytes);
+                    m.finish(bytes.len())
+                }
+                && let Some(msg) = seeded_from_compact(seed, &text, members)
+            {
+                return Ok(msg);
+            }
             let mut de = serde_json::Deserializer::from_slice(bytes);
             let msg = (&mut de).deserialize_map(Members(seed))?;
             de.end()?;
@@ -426,8 +482,33 @@ impl Decoder {
         deadline: Instant,
         parse: impl Fn(&[u8]) -> Result<T, serde_json::Error>,
     ) -> Result<T, ReadError> {
+        self.read_parsed_with(stream, deadline, None, |bytes, _| parse(bytes))
+    }
+
+    /// Reads until a message is complete and parses it with `parse`;
+    /// `minifier` (if any) is fed the message's bytes as they arrive, and
+    /// handed to `parse` (which takes it) with the message.
+    fn read_parsed_with<S: Stream, T>(
+        &mut self,
+        stream: &mut S,
+        deadline: Instant,
+        mut minifier: Option<&mut crate::minify::Minifier>,
+        parse: impl Fn(&[u8], &mut Option<crate::minify::Minifier>) -> Result<T, serde_json::Error>,
+    ) -> Result<T, ReadError> {
         loop {
-            if let Some(msg) = self.next_parsed(&parse).map_err(ReadError::Protocol)? {
+            // Inside a message (the framing has seen its `{`, so `start` is
+            // fixed there until it ends), the minifier takes what came.
+            if self.depth > 0
+                && let Some(m) = minifier.as_deref_mut()
+            {
+                m.feed_from(&self.buf[self.start..]);
+            }
+            let mut taken = minifier.as_deref_mut().map(std::mem::take);
+            let parsed = self.next_parsed(|bytes| parse(bytes, &mut taken));
+            if let (Some(slot), Some(m)) = (minifier.as_deref_mut(), taken) {
+                *slot = m; // not complete yet: it goes on with the next bytes
+            }
+            if let Some(msg) = parsed.map_err(ReadError::Protocol)? {
                 return Ok(msg);
             }
             let partial = self.pending() > 0;
