@@ -61,10 +61,11 @@ impl Status {
             | Error::NoOob { .. }
             | Error::NoFdPassing { .. } => Status::Usage,
             Error::Connect { .. } | Error::Closed { .. } | Error::Io { .. } => Status::Connection,
-            Error::Protocol { .. } | Error::Busy { .. } | Error::NotQmp { .. } => {
-                Status::Connection
-            }
-            Error::Timeout { .. } => Status::Timeout,
+            Error::Protocol { .. }
+            | Error::Busy { .. }
+            | Error::NotQmp { .. }
+            | Error::NotAgent { .. } => Status::Connection,
+            Error::Timeout { .. } | Error::NoAgent { .. } => Status::Timeout,
             Error::Qmp(_) | Error::NoProperty { .. } | Error::Ambiguous { .. } => Status::Failed,
         }
     }
