@@ -91,7 +91,9 @@ pub(crate) fn sync_id() -> u64 {
         .unwrap_or_default();
     let mixed = (now.as_nanos() as u64)
         ^ (u64::from(std::process::id()) << 29)
-        ^ COUNT.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        ^ COUNT
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
     mixed & ((1 << 53) - 1)
 }
 
@@ -134,9 +136,9 @@ impl Handshake for Agent {
                         return Err(e);
                     }
                     let what = "the reply to 'guest-sync-delimited'";
-                    return Err(client.read_error(e, what, |_| {
-                        Phase::Reply("guest-sync-delimited".into())
-                    }));
+                    return Err(
+                        client.read_error(e, what, |_| Phase::Reply("guest-sync-delimited".into()))
+                    );
                 }
             }
         }
@@ -174,7 +176,7 @@ impl<S: Stream> Client<S> {
                     return Error::NotQmp {
                         address: self.address.clone(),
                         what: "it is a guest agent (qemu-ga: no greeting, it answers \
-                               guest-sync-delimited); use qga-exec or qga-run for it"
+                               guest-sync); use qga-exec or qga-run for it"
                             .into(),
                     };
                 }

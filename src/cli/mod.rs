@@ -4,9 +4,11 @@
 //! Internal to the qmp-tools binaries: not part of the library's API (no
 //! semver promise), and built only with the `cli` feature (the default).
 
+pub mod agent;
 pub mod describe;
 pub mod job;
 mod live;
+pub mod request;
 mod run;
 #[cfg(feature = "shell")]
 pub mod shell;
@@ -14,7 +16,9 @@ pub mod shell;
 use std::io::{self, IsTerminal, Write};
 use std::time::Duration;
 
-pub use run::{EXIT_STATUSES, Failure, RunResult, Status, UsageError, main, one_line, report};
+pub use run::{
+    EXIT_STATUSES, Failure, RunResult, Status, UsageError, main, main_with, one_line, report,
+};
 
 use crate::address::Address;
 use crate::client::{Client, Options};
