@@ -1,5 +1,7 @@
 //! Integration tests: the binaries against real QEMU and a fake server.
 
+mod agent;
+mod agent_fake;
 mod arguments;
 mod docs;
 mod events;
