@@ -216,7 +216,10 @@ fn baseline_flags_of_every_binary() {
                 "{bin}: no monitor address: give -s/--socket ADDR or set QMP_SOCKET (ADDR: PATH, unix:PATH, unix:@NAME, HOST:PORT, tcp:HOST:PORT, [IPV6]:PORT or listen:ADDR)"
             )
         };
-        Cmd::new(bin).args(needs_args).status(usage).assert_err(&said);
+        Cmd::new(bin)
+            .args(needs_args)
+            .status(usage)
+            .assert_err(&said);
     }
 }
 
