@@ -20,6 +20,15 @@ use crate::wire::{Stream, deadline_after};
 /// [`Client::request_unanswered`]).
 pub const SILENCE: Duration = Duration::from_secs(1);
 
+/// The commands of qemu-ga that send no reply when they succeed (it lists
+/// them with `success-response: false` in `guest-info`).
+pub const NO_REPLY: &[&str] = &[
+    "guest-shutdown",
+    "guest-suspend-disk",
+    "guest-suspend-ram",
+    "guest-suspend-hybrid",
+];
+
 /// One command of the agent, from `guest-info`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentCommand {
@@ -198,6 +207,24 @@ impl<S: Stream> Client<S> {
         match self.read_reply(quiet, command, false) {
             Ok(reply) => Ok(Some(reply)),
             Err(Error::Timeout { .. } | Error::Closed { partial: 0, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether `command` replies when it succeeds, as the agent's
+    /// `guest-info` says; when guest-info itself is refused (disabled with
+    /// `qemu-ga -b guest-info`), by the commands known not to:
+    /// [`NO_REPLY`].
+    ///
+    /// # Errors
+    /// Connection and protocol errors.
+    pub fn replies_on_success(&mut self, command: &str) -> Result<bool> {
+        if command == "guest-info" {
+            return Ok(true);
+        }
+        match self.agent_info() {
+            Ok(info) => Ok(info.replies(command)),
+            Err(Error::Qmp(_)) => Ok(!NO_REPLY.contains(&command)),
             Err(e) => Err(e),
         }
     }

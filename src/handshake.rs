@@ -213,18 +213,26 @@ impl<S: Stream> Client<S> {
     /// nothing of it before that client leaves, and then only after its
     /// greeting; by then this client has given up and closed.
     fn answers_as_agent(&mut self) -> bool {
+        let id = sync_id();
         let mut args = serde_json::Map::new();
-        args.insert("id".into(), Value::from(sync_id()));
+        args.insert("id".into(), Value::from(id));
         let mut bytes = Vec::with_capacity(64);
         crate::client::encode_into(&mut bytes, "guest-sync", Some(&args), None);
         let deadline = Instant::now() + PROBE;
         if self.write_bytes(&bytes, deadline, "guest-sync").is_err() {
             return false;
         }
-        match self.decoder.read_message(&mut self.stream, deadline) {
-            Ok(msg) => !msg.contains_key("QMP"),
-            Err(_) => false,
+        // guest-sync returns its id; the agent may first answer whatever a
+        // previous client left half-sent in its channel.
+        while let Ok(msg) = self.decoder.read_message(&mut self.stream, deadline) {
+            if msg.get("return").and_then(Value::as_u64) == Some(id) {
+                return true;
+            }
+            if msg.contains_key("QMP") {
+                return false;
+            }
         }
+        false
     }
 
     /// Sends `qmp_capabilities` and reads its reply. A second greeting that

@@ -55,7 +55,7 @@ fn run(args: Args) -> RunResult {
     let (request, _, id) = build(command, &args.items, args.args.as_deref())?;
     let mut client = args.conn.connect()?;
     // Whether the command replies on success, from the agent itself.
-    let replies = request.command == "guest-info" || client.agent_info()?.replies(&request.command);
+    let replies = client.replies_on_success(&request.command)?;
     let reply = if !replies {
         let silence = qmp::agent::SILENCE;
         match client.request_unanswered(&request.command, request.arguments.as_ref(), silence)? {

@@ -205,3 +205,66 @@ fn qga_run_survives_a_closed_stdout_with_the_program_s_status() {
     assert_eq!(String::from_utf8_lossy(&out.stderr), "7\n");
     f.finish();
 }
+
+#[test]
+fn without_guest_info_the_known_commands_still_need_no_reply() {
+    // guest-info disabled (qemu-ga -b guest-info): guest-shutdown is known
+    // to send no reply, and its silence is still success.
+    let refused = json!({"error": {"class": "CommandNotFound", "desc": "The command guest-info has been disabled for this instance"}});
+    let f = Fake::raw(vec![
+        Sync(Vec::new()),
+        expect("guest-info"),
+        Reply(refused.clone()),
+        expect("guest-shutdown"),
+        Silence(MS(5000)),
+    ]);
+    tool("qga-exec", f.path(), &["guest-shutdown"]).ok();
+    f.finish();
+    // ... and any other command is awaited for its reply.
+    let f = Fake::raw(vec![
+        Sync(Vec::new()),
+        expect("guest-info"),
+        Reply(refused),
+        expect("guest-get-time"),
+        ret(json!(1796124902644685000u64)),
+    ]);
+    tool("qga-exec", f.path(), &["guest-get-time"])
+        .ok()
+        .assert_stdout("1796124902644685000\n");
+    f.finish();
+}
+
+#[test]
+fn a_human_monitor_is_not_an_agent() {
+    let f = Fake::raw(vec![
+        Raw(b"QEMU 10.0.2 monitor - type 'help' for more information\r\n(qemu) ".to_vec()),
+        Drain,
+    ]);
+    let out = tool("qga-exec", f.path(), &["--timeout", "30", "guest-ping"]).status(3);
+    out.assert_err(&format!(
+        "qga-exec: {} is not a guest agent: it greets as QEMU's human monitor (HMP); give \
+         qga-* the socket of the guest agent's channel (a virtio-serial port named \
+         org.qemu.guest_agent.0)",
+        f.path().display()
+    ));
+    assert!(
+        out.elapsed < MS(10000),
+        "at once, not at the timeout{}",
+        out.show()
+    );
+    f.finish();
+}
+
+#[test]
+fn qmp_exec_names_an_agent_only_when_it_answers_as_one() {
+    // A silent peer that answers the probe with something else than
+    // guest-sync's id is still a busy monitor, as far as anyone can tell.
+    let f = Fake::raw(vec![expect("guest-sync"), ret(json!({})), Drain]);
+    let out = crate::util::exec(f.path(), &["--timeout", "0.5", "query-status"]).status(3);
+    assert!(
+        out.stderr.contains(" is busy: no greeting within 0.5 s"),
+        "{}",
+        out.show()
+    );
+    f.finish();
+}
