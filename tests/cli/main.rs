@@ -2,6 +2,7 @@
 
 mod agent;
 mod agent_fake;
+mod agent_matrix;
 mod arguments;
 mod docs;
 mod events;
