@@ -4,6 +4,27 @@
 //!
 //! The session opens with [`crate::handshake::Agent`]
 //! ([`Client::connect_with`]); every other command is an ordinary request.
+//!
+//! ```no_run
+//! use qmp::agent::Exec;
+//! use qmp::{Address, Client, Options, handshake::Agent};
+//!
+//! # fn main() -> Result<(), qmp::Error> {
+//! let address: Address = "/run/vm1.qga".parse()?;
+//! let mut agent = Client::connect_with(&address, &Options::default(), &Agent)?;
+//! agent.execute("guest-ping", None)?;
+//! let uname = Exec {
+//!     path: "uname".into(),
+//!     args: vec!["-r".into()],
+//!     ..Exec::default()
+//! };
+//! let pid = agent.guest_exec(&uname)?;
+//! if let Some(end) = agent.wait_exec(pid, None)? {
+//!     print!("{}", String::from_utf8_lossy(&end.stdout));
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 use std::time::{Duration, Instant};
 
