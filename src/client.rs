@@ -188,10 +188,23 @@ impl Client<Connection> {
     /// [`Error::Closed`], [`Error::Protocol`], or [`Error::Qmp`] if the server
     /// refuses `qmp_capabilities`.
     pub fn connect(address: &Address, options: &Options) -> Result<Self> {
+        Client::connect_with(address, options, &Qmp { oob: options.oob })
+    }
+
+    /// Connects to `address` and opens the session with `handshake`:
+    /// [`crate::handshake::Agent`] for a guest agent.
+    ///
+    /// # Errors
+    /// As [`Client::connect`], with the handshake's own errors.
+    pub fn connect_with<H: Handshake>(
+        address: &Address,
+        options: &Options,
+        handshake: &H,
+    ) -> Result<Self> {
         let deadline = deadline_after(options.timeout);
         let stream = open(address, deadline, options.wait, options.timeout)?;
         let mut client = Client::new_session(stream, address.to_string(), options);
-        Qmp { oob: options.oob }.open(&mut client, deadline)?;
+        handshake.open(&mut client, deadline)?;
         Ok(client)
     }
 }
@@ -362,7 +375,7 @@ impl<S: Stream> Client<S> {
     }
 
     /// Writes one in-band request; returns the deadline for its reply.
-    fn send_in_band(
+    pub(crate) fn send_in_band(
         &mut self,
         command: &str,
         arguments: Option<&Map<String, Value>>,
@@ -765,7 +778,12 @@ impl<S: Stream> Client<S> {
 
     /// Reads until the reply to `command` (sent out of band if `oob`: its
     /// reply carries [`OOB_ID`]), queueing events.
-    fn read_reply(&mut self, deadline: Instant, command: &str, oob: bool) -> Result<Reply> {
+    pub(crate) fn read_reply(
+        &mut self,
+        deadline: Instant,
+        command: &str,
+        oob: bool,
+    ) -> Result<Reply> {
         loop {
             let what = || format!("the reply to '{command}'");
             let msg = self

@@ -136,6 +136,24 @@ pub enum Error {
         /// What it is, and what to use instead.
         what: String,
     },
+    /// The guest agent did not answer the resync (`guest-sync-delimited`)
+    /// within the timeout: it is not running in the guest, another client
+    /// holds its channel (it serves one at a time), or the socket is not a
+    /// guest agent's.
+    NoAgent {
+        /// The address of the socket.
+        address: String,
+        /// How long the client waited.
+        after: Duration,
+    },
+    /// The peer answered, but it is not a guest agent (e.g. a QMP monitor,
+    /// which greets with `{"QMP": ...}`).
+    NotAgent {
+        /// The address of the server.
+        address: String,
+        /// What it is, and what to use instead.
+        what: String,
+    },
     /// No reading of a `PATH.PROPERTY` names a property: the object exists,
     /// but has no property by that name (every split at a dot was tried).
     NoProperty {
@@ -270,6 +288,17 @@ impl fmt::Display for Error {
                 secs(*after)
             ),
             Error::NotQmp { address, what } => write!(f, "{address} is not a QMP monitor: {what}"),
+            Error::NoAgent { address, after } => write!(
+                f,
+                "no answer from the guest agent at {address} within {}: the agent is not \
+                 running in the guest (start qemu-guest-agent there), another client holds \
+                 its channel (it serves one at a time), or this socket is not a guest \
+                 agent's",
+                secs(*after)
+            ),
+            Error::NotAgent { address, what } => {
+                write!(f, "{address} is not a guest agent: {what}")
+            }
             Error::NoProperty {
                 raw,
                 object,

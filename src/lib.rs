@@ -13,7 +13,10 @@
 //!   bounded window, sends out-of-band requests, and keeps a deadline on
 //!   every wait. It never prints: [`Options::trace`] is a hook.
 //! - **handshakes** ([`handshake`]): QMP's greeting and capabilities
-//!   ([`handshake::Qmp`]); the session core does not depend on them.
+//!   ([`handshake::Qmp`]), the guest agent's resync
+//!   ([`handshake::Agent`]); the session core does not depend on them.
+//! - **guest agent** ([`agent`]): commands that send no reply on success,
+//!   `guest-info`, running a program with `guest-exec`.
 //! - **schema** ([`schema`]): the server's `query-qmp-schema`, resolved:
 //!   argument types for typing `key=text` items, descriptions for `help`.
 //! - **helpers** for the tools: request items ([`items`]), QOM paths, types
@@ -40,6 +43,7 @@
 #![deny(missing_docs)]
 
 mod address;
+pub mod agent;
 pub mod batch;
 #[cfg(feature = "cli")]
 pub mod cli;

@@ -273,9 +273,22 @@ pub struct Decoder {
     in_string: bool,
     escaped: bool,
     max: usize,
+    /// Discarding input up to the next 0xFF byte (the guest agent's resync
+    /// delimiter, [`Decoder::skip_to_delimiter`]).
+    skipping: bool,
+    /// The first bytes discarded while skipping, for saying what the peer
+    /// sent instead (a QMP greeting, text); at most [`SKIPPED_KEPT`].
+    skipped: Vec<u8>,
     /// Receives each message as it is taken.
     pub(crate) trace: Option<Tracer>,
 }
+
+/// How many skipped bytes a decoder keeps for error messages.
+const SKIPPED_KEPT: usize = 256;
+
+/// The guest agent's delimiter: it writes this byte before the reply to
+/// `guest-sync-delimited` (it is never valid in UTF-8 JSON text).
+pub const DELIMITER: u8 = 0xFF;
 
 impl Decoder {
     /// A decoder that rejects messages longer than `max` bytes.
@@ -288,8 +301,35 @@ impl Decoder {
             in_string: false,
             escaped: false,
             max,
+            skipping: false,
+            skipped: Vec::new(),
             trace: None,
         }
+    }
+
+    /// Discards everything received, whole messages or not, up to and
+    /// including the next [`DELIMITER`] byte; messages are read again after
+    /// it. The guest agent's resync: whatever a previous client left in the
+    /// channel (a stale reply, half a message) comes before the delimiter
+    /// that precedes the reply to `guest-sync-delimited`.
+    pub fn skip_to_delimiter(&mut self) {
+        self.skipping = true;
+        self.skipped.clear();
+        self.depth = 0;
+        self.in_string = false;
+        self.escaped = false;
+        self.pos = self.start;
+    }
+
+    /// Whether the decoder is still looking for the delimiter.
+    pub fn skipping(&self) -> bool {
+        self.skipping
+    }
+
+    /// The first bytes discarded by the last [`Decoder::skip_to_delimiter`]
+    /// (at most 256).
+    pub fn skipped(&self) -> &[u8] {
+        &self.skipped
     }
 
     /// The bytes received and not yet taken (what a protocol error was
@@ -362,6 +402,25 @@ impl Decoder {
 
     /// Advances the scanner; returns the end of the first complete message.
     fn scan(&mut self) -> Result<Option<usize>, Error> {
+        if self.skipping {
+            let rest = &self.buf[self.pos..];
+            let found = rest.iter().position(|&b| b == DELIMITER);
+            let dropped = &rest[..found.unwrap_or(rest.len())];
+            let room = SKIPPED_KEPT - self.skipped.len();
+            self.skipped
+                .extend_from_slice(&dropped[..dropped.len().min(room)]);
+            match found {
+                Some(i) => {
+                    self.skipping = false;
+                    self.pos += i + 1;
+                }
+                None => self.pos = self.buf.len(),
+            }
+            self.start = self.pos;
+            if self.skipping {
+                return Ok(None);
+            }
+        }
         while self.pos < self.buf.len() {
             if self.in_string && !self.escaped {
                 // Skip the body of a string at once: only '"' and '\\' matter.
@@ -608,6 +667,45 @@ mod tests {
         input.push(b'}');
         let err = decode_all(&input, 7).unwrap_err().to_string();
         assert!(err.contains("recursion limit"), "{err}");
+    }
+
+    #[test]
+    fn skips_to_the_delimiter_at_every_split_point() {
+        // What qemu-ga 10.0.2 sends after 0xFF and guest-sync-delimited,
+        // behind a stale reply and half a message left in the channel.
+        let input = b"{\"return\": {\"pid\": 7}}\n{\"ret\xff\xfe garbage {\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '\\uFFFD'\"}}\n\xff{\"return\": 42}\n{\"return\": {}}\n";
+        for split in 0..=input.len() {
+            let mut d = Decoder::new(1 << 20);
+            d.skip_to_delimiter();
+            let mut out = Vec::new();
+            for chunk in [&input[..split], &input[split..]] {
+                d.feed(chunk);
+                // The first 0xFF is inside the stale half message: skipping
+                // stops there, and what follows is not JSON; the caller
+                // skips again until the reply it wants.
+                loop {
+                    match d.next_message() {
+                        Ok(Some(m)) if m["return"] == 42 || !out.is_empty() => {
+                            out.push(Value::Object(m))
+                        }
+                        Ok(Some(_)) | Err(_) => d.skip_to_delimiter(),
+                        Ok(None) => break,
+                    }
+                }
+            }
+            assert_eq!(
+                out,
+                vec![json!({"return": 42}), json!({"return": {}})],
+                "split at {split}"
+            );
+            assert!(!d.skipping());
+        }
+        let mut d = Decoder::new(1 << 20);
+        d.skip_to_delimiter();
+        d.feed(b"{\"QMP\": {}}\r\n");
+        assert!(d.next_message().unwrap().is_none());
+        assert!(d.skipped().starts_with(b"{\"QMP\""));
+        assert!(d.skipping());
     }
 
     #[test]

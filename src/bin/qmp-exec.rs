@@ -1,16 +1,16 @@
 //! qmp-exec: run one QMP command (or a batch) and print the result.
 
-use std::io::{self, BufWriter, IsTerminal, Read, Write};
+use std::io::{self, BufWriter, Write};
 
 use clap::Parser;
+use qmp::Request;
 use qmp::batch::Batch;
 use qmp::cli::describe::Kind;
 use qmp::cli::job::JobOpts;
 use qmp::cli::{ConnectOpts, EventOpts, Failure, OutputOpts, RunResult, Status};
-use qmp::items::{Item, build_arguments};
+use qmp::items::Item;
 use qmp::output::Format;
-use qmp::{RawReply, Request, parse_request};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -80,39 +80,6 @@ struct Args {
     job: JobOpts,
 }
 
-/// The arguments object (`--args`, then the items over it) and the items.
-fn arguments(args: &Args) -> Result<(Map<String, Value>, Vec<Item>), Failure> {
-    let base = match args.args.as_deref() {
-        None => Map::new(),
-        Some(text) => {
-            let text = if text == "-" {
-                let mut s = String::new();
-                io::stdin()
-                    .read_to_string(&mut s)
-                    .map_err(|source| Failure::Input {
-                        what: "reading --args from stdin".into(),
-                        source,
-                    })?;
-                s
-            } else {
-                text.to_string()
-            };
-            match qmp::items::json_value(&text) {
-                Ok(Value::Object(m)) => m,
-                Ok(_) => return Err(Failure::Usage("--args must be a JSON object".into())),
-                Err(e) => return Err(Failure::Usage(format!("--args: {e}"))),
-            }
-        }
-    };
-    let items = args
-        .items
-        .iter()
-        .map(|i| i.parse::<Item>())
-        .collect::<Result<Vec<_>, _>>()?;
-    let built = build_arguments(base, &items)?;
-    Ok((built, items))
-}
-
 /// Option combinations clap cannot check.
 fn check(args: &Args) -> Result<(), Failure> {
     let msg = if args.events.any() && args.batch {
@@ -145,23 +112,8 @@ fn build(args: &Args) -> Result<(Request, Vec<Item>, Option<Value>), Failure> {
             line.push_str(word);
         }
         (qmp::hmp::request(&line, args.cpu_index), Vec::new(), None)
-    } else if command.trim_start().starts_with('{') {
-        // A whole message, as virsh qemu-monitor-command takes it.
-        if !args.items.is_empty() || args.args.is_some() {
-            let msg = "a whole command ('{\"execute\": ...}') takes no items or --args: put \
-                       the arguments in its \"arguments\"";
-            return Err(Failure::Usage(msg.into()));
-        }
-        let (request, id) = parse_request(command)
-            .map_err(|e| Failure::Usage(format!("the command '{command}': {e}")))?;
-        (request, Vec::new(), id)
     } else {
-        if command.contains('=') {
-            let msg = format!("'{command}' is an argument, not a command: give the command first");
-            return Err(Failure::Usage(msg));
-        }
-        let (arguments, items) = arguments(args)?;
-        (Request::new(command, Some(arguments)), items, None)
+        qmp::cli::request::build(command, &args.items, args.args.as_deref())?
     };
     let request = if args.oob {
         request.out_of_band()
@@ -216,17 +168,9 @@ fn run(args: Args) -> RunResult {
         .connect(request.oob, !args.events.event.is_empty() || job.is_some())?;
     // Compact output of a plain in-band command: printed from the reply's
     // raw text, without building a Value of it (query-qmp-schema is 236 KB).
-    let compact =
-        format == Format::Json || (format == Format::Plain && !io::stdout().is_terminal());
+    let compact = qmp::cli::request::compact(format);
     let reply = if compact && !args.raw && !args.hmp && !request.oob && args.pass_fd.is_empty() {
-        match client.request_raw(&request.command, request.arguments.as_ref())? {
-            RawReply::Return(text) => {
-                print_compact_return(text, format)?;
-                None
-            }
-            RawReply::Other(reply) => Some(reply),
-            _ => None,
-        }
+        qmp::cli::request::run_compact(&mut client, &request, format)?
     } else {
         Some(client.send_with_fds(&request, &args.pass_fd)?)
     };
@@ -266,20 +210,6 @@ fn follow_job(
     qmp::cli::job::follow("qmp-exec", client, job, timeout, format, progress)
 }
 
-/// A `return` given as compact JSON text; plain strings and `{}` keep their
-/// plain rendering.
-fn print_compact_return(mut text: String, format: Format) -> Result<(), Failure> {
-    if format == Format::Plain && (text.starts_with('"') || text == "{}") {
-        let value: Value = serde_json::from_str(&text).map_err(|e| qmp::Error::Protocol {
-            expected: format!("a JSON value ({e})"),
-            got: String::new(),
-        })?;
-        return Ok(qmp::cli::print(&value, format)?);
-    }
-    text.push('\n');
-    Ok(qmp::cli::write_stdout(&text, true)?)
-}
-
 /// Prints a reply (or says what its error means); `Some(status)` ends the
 /// run there.
 fn show(
@@ -290,17 +220,7 @@ fn show(
     format: Format,
 ) -> Result<Option<Status>, Failure> {
     if args.raw {
-        // A message is always printed as JSON, with the caller's own id.
-        let mut msg = reply.message().clone();
-        if let Some(id) = id {
-            msg.insert("id".into(), id);
-        }
-        let format = if format == Format::Plain {
-            Format::Json
-        } else {
-            format
-        };
-        qmp::cli::print(&Value::Object(msg), format)?;
+        qmp::cli::request::print_raw(&reply, id, format)?;
     }
     let value = match reply.into_result() {
         Ok(v) => v,

@@ -4,9 +4,11 @@
 //! Internal to the qmp-tools binaries: not part of the library's API (no
 //! semver promise), and built only with the `cli` feature (the default).
 
+pub mod agent;
 pub mod describe;
 pub mod job;
 mod live;
+pub mod request;
 mod run;
 #[cfg(feature = "shell")]
 pub mod shell;
@@ -14,7 +16,9 @@ pub mod shell;
 use std::io::{self, IsTerminal, Write};
 use std::time::Duration;
 
-pub use run::{EXIT_STATUSES, Failure, RunResult, Status, UsageError, main, one_line, report};
+pub use run::{
+    EXIT_STATUSES, Failure, RunResult, Status, UsageError, main, main_with, one_line, report,
+};
 
 use crate::address::Address;
 use crate::client::{Client, Options};
@@ -47,20 +51,55 @@ pub fn parse_secs(s: &str) -> Result<Duration, String> {
 /// The timeout when `--timeout` is not given.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Connection options, flattened into every binary.
+/// Which kind of socket a tool talks to: the words of its `-s` and
+/// `--timeout` help, and the environment variable that gives the address.
+/// The QMP tools use [`Monitor`], the guest-agent tools [`GuestAgent`].
+pub trait Peer: std::fmt::Debug + Clone + Send + Sync + 'static {
+    /// The environment variable holding the address.
+    const ENV: &'static str;
+    /// The help of `-s/--socket`.
+    const SOCKET_HELP: &'static str;
+    /// The help of `--timeout`.
+    const TIMEOUT_HELP: &'static str;
+    /// The usage error when no address was given.
+    const NO_ADDRESS: &'static str;
+}
+
+/// A QMP monitor's socket (`QMP_SOCKET`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Monitor;
+
+impl Peer for Monitor {
+    const ENV: &'static str = "QMP_SOCKET";
+    const SOCKET_HELP: &'static str = "Monitor address: a Unix socket PATH, unix:PATH, unix:@NAME (abstract), HOST:PORT, tcp:HOST:PORT, [IPV6]:PORT, or listen:ADDR to wait for QEMU to connect";
+    const TIMEOUT_HELP: &'static str = "Seconds allowed for connecting plus the handshake, and for each reply ('none': no limit) [default: 10]";
+    const NO_ADDRESS: &'static str = "no monitor address: give -s/--socket ADDR or set QMP_SOCKET \
+        (ADDR: PATH, unix:PATH, unix:@NAME, HOST:PORT, tcp:HOST:PORT, [IPV6]:PORT or listen:ADDR)";
+}
+
+/// A guest agent's socket (`QGA_SOCKET`): the host end of the guest's
+/// `org.qemu.guest_agent.0` virtio-serial port.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GuestAgent;
+
+impl Peer for GuestAgent {
+    const ENV: &'static str = "QGA_SOCKET";
+    const SOCKET_HELP: &'static str = "Guest agent address (the host end of the guest's org.qemu.guest_agent.0 port): a Unix socket PATH, unix:PATH, unix:@NAME (abstract), HOST:PORT, tcp:HOST:PORT, [IPV6]:PORT, or listen:ADDR to wait for QEMU to connect";
+    const TIMEOUT_HELP: &'static str = "Seconds allowed for connecting plus the agent's sync, for each reply, and for qga-run's program to exit ('none': no limit) [default: 10]";
+    const NO_ADDRESS: &'static str = "no guest agent address: give -s/--socket ADDR or set \
+        QGA_SOCKET (ADDR: PATH, unix:PATH, unix:@NAME, HOST:PORT, tcp:HOST:PORT, [IPV6]:PORT or \
+        listen:ADDR; QMP_SOCKET is the monitor's, not the agent's)";
+}
+
+/// Connection options, flattened into every binary; `P` says whether the
+/// peer is a monitor (the default) or a guest agent.
 #[derive(Debug, Clone, clap::Args)]
-pub struct ConnectOpts {
-    /// The monitor's address.
-    #[arg(
-        short,
-        long,
-        value_name = "ADDR",
-        env = "QMP_SOCKET",
-        help = "Monitor address: a Unix socket PATH, unix:PATH, unix:@NAME (abstract), HOST:PORT, tcp:HOST:PORT, [IPV6]:PORT, or listen:ADDR to wait for QEMU to connect"
-    )]
+pub struct ConnectOpts<P: Peer = Monitor> {
+    /// The peer's address.
+    #[arg(short, long, value_name = "ADDR", env = P::ENV, help = P::SOCKET_HELP)]
     pub socket: Option<Address>,
-    /// Seconds allowed for connecting plus the handshake, and for each reply ('none': no limit) [default: 10]
-    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    /// Seconds allowed for connecting plus the handshake, and for each reply.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, help = P::TIMEOUT_HELP)]
     pub timeout: Option<Duration>,
     /// Retry connecting until the timeout while the socket is missing or refuses (QEMU starting)
     #[arg(long)]
@@ -71,9 +110,11 @@ pub struct ConnectOpts {
     /// Print the wire traffic on stderr ("-> " sent, "<- " received)
     #[arg(short, long, env = "QMP_TRACE", value_parser = clap::builder::FalseyValueParser::new())]
     pub verbose: bool,
+    #[arg(skip)]
+    peer: std::marker::PhantomData<P>,
 }
 
-impl ConnectOpts {
+impl ConnectOpts<Monitor> {
     /// Connects and negotiates; `oob` asks for the `oob` capability
     /// (pipelines); `events` keeps the events that arrive while replies are
     /// awaited (for callers that then wait for events), else they are
@@ -85,22 +126,37 @@ impl ConnectOpts {
         let address = self.address()?;
         Ok(Client::connect(address, &self.options(oob, events))?)
     }
+}
 
+impl ConnectOpts<GuestAgent> {
+    /// Connects to the guest agent and syncs with it.
+    ///
+    /// # Errors
+    /// A [`UsageError`] when no address was given, else the library's errors.
+    pub fn connect(&self) -> Result<Client, Failure> {
+        let address = self.address()?;
+        let options = self.options(false, false);
+        Ok(Client::connect_with(
+            address,
+            &options,
+            &crate::handshake::Agent,
+        )?)
+    }
+}
+
+impl<P: Peer> ConnectOpts<P> {
     /// The address given.
     ///
     /// # Errors
-    /// A usage failure naming `-s` and `QMP_SOCKET` when none was given.
+    /// A usage failure naming `-s` and the environment variable when none
+    /// was given.
     pub fn address(&self) -> Result<&Address, Failure> {
-        self.socket.as_ref().ok_or_else(|| {
-            Failure::Usage(
-                "no monitor address: give -s/--socket ADDR or set QMP_SOCKET (ADDR: PATH, \
-                 unix:PATH, unix:@NAME, HOST:PORT, tcp:HOST:PORT, [IPV6]:PORT or listen:ADDR)"
-                    .into(),
-            )
-        })
+        self.socket
+            .as_ref()
+            .ok_or_else(|| Failure::Usage(P::NO_ADDRESS.into()))
     }
 
-    /// The client options these flags give (see [`ConnectOpts::connect`]).
+    /// The client options these flags give (see `connect`).
     pub fn options(&self, oob: bool, events: bool) -> Options {
         Options {
             timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),

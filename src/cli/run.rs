@@ -61,10 +61,11 @@ impl Status {
             | Error::NoOob { .. }
             | Error::NoFdPassing { .. } => Status::Usage,
             Error::Connect { .. } | Error::Closed { .. } | Error::Io { .. } => Status::Connection,
-            Error::Protocol { .. } | Error::Busy { .. } | Error::NotQmp { .. } => {
-                Status::Connection
-            }
-            Error::Timeout { .. } => Status::Timeout,
+            Error::Protocol { .. }
+            | Error::Busy { .. }
+            | Error::NotQmp { .. }
+            | Error::NotAgent { .. } => Status::Connection,
+            Error::Timeout { .. } | Error::NoAgent { .. } => Status::Timeout,
             Error::Qmp(_) | Error::NoProperty { .. } | Error::Ambiguous { .. } => Status::Failed,
         }
     }
@@ -218,6 +219,22 @@ fn generate<A: Parser>(tool: &str, what: &std::ffi::OsStr) -> ExitCode {
 /// `tool --generate complete-SHELL` (a hidden option, as ripgrep's
 /// `--generate`) prints the shell completion script instead.
 pub fn main<A: Parser>(tool: &str, run: impl FnOnce(A) -> RunResult) -> ExitCode {
+    main_with(tool, run, ExitCode::from, |status| {
+        status.map_or(ExitCode::SUCCESS, ExitCode::from)
+    })
+}
+
+/// [`main`] for a binary whose statuses are not the table's (qga-run exits
+/// with its program's status): `ok` makes the exit code of what `run`
+/// returned; `failed` that of a failure, given the table's status for it
+/// (`None`: stdout was closed); a usage error on the command line is
+/// `Some(Status::Usage)`. The failure is reported on stderr first.
+pub fn main_with<A: Parser, T>(
+    tool: &str,
+    run: impl FnOnce(A) -> Result<T, Failure>,
+    ok: impl FnOnce(T) -> ExitCode,
+    failed: impl FnOnce(Option<Status>) -> ExitCode,
+) -> ExitCode {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().take(4).collect();
     if argv.len() == 3 && argv[1] == "--generate" {
         return generate::<A>(tool, &argv[2]);
@@ -242,18 +259,18 @@ pub fn main<A: Parser>(tool: &str, run: impl FnOnce(A) -> RunResult) -> ExitCode
                 })
                 .collect();
             report(tool, &format!("{}; try '{tool} --help'", msg.join(" ")));
-            return Status::Usage.into();
+            return failed(Some(Status::Usage));
         }
     };
     match run(args) {
-        Ok(status) => status.into(),
-        Err(failure) => match failure.status() {
-            None => ExitCode::SUCCESS,
-            Some(status) => {
+        Ok(value) => ok(value),
+        Err(failure) => {
+            let status = failure.status();
+            if status.is_some() {
                 report(tool, &failure.to_string());
-                status.into()
             }
-        },
+            failed(status)
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::util::Cmd;
 
-const BINS: [&str; 7] = [
+const BINS: [&str; 9] = [
     "qmp-exec",
     "qmp-events",
     "qmp-shell",
@@ -14,7 +14,25 @@ const BINS: [&str; 7] = [
     "qom-set",
     "qom-list",
     "qom-tree",
+    "qga-exec",
+    "qga-run",
 ];
+
+/// The exit statuses `bin`'s man page lists: the tools' one table, except
+/// for qga-run, which exits with its program's status and has a table of
+/// its own outcomes.
+fn exit_table(bin: &str) -> Vec<(String, String)> {
+    if bin == "qga-run" {
+        return qmp::cli::agent::RUN_STATUSES
+            .iter()
+            .map(|(s, text)| (s.to_string(), text.to_string()))
+            .collect();
+    }
+    qmp::cli::EXIT_STATUSES
+        .iter()
+        .map(|(s, text)| ((*s as u8).to_string(), text.to_string()))
+        .collect()
+}
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -103,15 +121,11 @@ fn man_pages_list_exactly_the_options_clap_knows() {
 
 #[test]
 fn man_pages_exit_status_is_the_library_table() {
-    let want: Vec<(String, String)> = qmp::cli::EXIT_STATUSES
-        .iter()
-        .map(|(s, text)| ((*s as u8).to_string(), text.to_string()))
-        .collect();
     let pages = BINS
         .iter()
-        .map(|b| format!("man/{b}.1"))
-        .chain(["man/qmp-tools.7".to_string()]);
-    for page in pages {
+        .map(|b| (format!("man/{b}.1"), exit_table(b)))
+        .chain([("man/qmp-tools.7".to_string(), exit_table("qmp-exec"))]);
+    for (page, want) in pages {
         let text = std::fs::read_to_string(root().join(&page)).unwrap();
         let lines = section(&text, "EXIT STATUS");
         let mut got = Vec::new();
@@ -175,9 +189,11 @@ fn baseline_flags_of_every_binary() {
     for bin in BINS {
         let v = Cmd::new(bin).arg("--version").ok();
         v.assert_stdout(&format!("{bin} {}\n", env!("CARGO_PKG_VERSION")));
+        // qga-run's own failures are 125 (its program's statuses are the rest).
+        let usage = if bin == "qga-run" { 125 } else { 2 };
         Cmd::new(bin)
             .arg("--no-such-flag")
-            .status(2)
+            .status(usage)
             .assert_err_has(
                 &format!("{bin}: unexpected argument '--no-such-flag' found"),
                 &format!("try '{bin} --help'"),
@@ -187,11 +203,23 @@ fn baseline_flags_of_every_binary() {
             "qom-get" => &["/machine.type"],
             "qom-set" => &["/machine.graphics", "true"],
             "qmp-exec" => &["query-status"],
+            "qga-exec" => &["guest-ping"],
+            "qga-run" => &["true"],
             _ => &[],
         };
-        Cmd::new(bin).args(needs_args).status(2).assert_err(&format!(
-            "{bin}: no monitor address: give -s/--socket ADDR or set QMP_SOCKET (ADDR: PATH, unix:PATH, unix:@NAME, HOST:PORT, tcp:HOST:PORT, [IPV6]:PORT or listen:ADDR)"
-        ));
+        let said = if bin.starts_with("qga-") {
+            format!(
+                "{bin}: no guest agent address: give -s/--socket ADDR or set QGA_SOCKET (ADDR: PATH, unix:PATH, unix:@NAME, HOST:PORT, tcp:HOST:PORT, [IPV6]:PORT or listen:ADDR; QMP_SOCKET is the monitor's, not the agent's)"
+            )
+        } else {
+            format!(
+                "{bin}: no monitor address: give -s/--socket ADDR or set QMP_SOCKET (ADDR: PATH, unix:PATH, unix:@NAME, HOST:PORT, tcp:HOST:PORT, [IPV6]:PORT or listen:ADDR)"
+            )
+        };
+        Cmd::new(bin)
+            .args(needs_args)
+            .status(usage)
+            .assert_err(&said);
     }
 }
 

@@ -29,6 +29,10 @@ pub enum Step {
     /// Send the prefix, then `fill` bytes over and over, `total` bytes in
     /// all, stopping quietly when the client hangs up.
     Flood(Vec<u8>, u8, usize),
+    /// A guest agent's resync: read the 0xFF byte and the
+    /// `guest-sync-delimited` request, send these bytes (what the channel
+    /// held, a parse error), then 0xFF and `{"return": ID}`.
+    Sync(Vec<u8>),
 }
 
 pub use Step::*;
@@ -44,6 +48,20 @@ pub fn handshake() -> Vec<Step> {
         Expect("qmp_capabilities", None),
         Reply(json!({"return": {}})),
     ]
+}
+
+/// What qemu-ga 10.0.2 answers to the 0xFF byte itself.
+pub const PARSE_ERROR: &[u8] =
+    b"{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, stray '\\uFFFD'\"}}\n";
+
+/// A fake agent's `guest-info` return listing `commands` as
+/// `(name, success-response)`.
+pub fn agent_info(commands: &[(&str, bool)]) -> Value {
+    let list: Vec<Value> = commands
+        .iter()
+        .map(|(n, r)| json!({"enabled": true, "name": n, "success-response": r}))
+        .collect();
+    json!({"version": "10.0.2", "supported_commands": list})
 }
 
 pub fn expect(cmd: &'static str) -> Step {
@@ -219,6 +237,29 @@ fn play(stream: UnixStream, script: Vec<Step>) -> Result<(), String> {
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                     Err(e) => return Err(err(&e)),
                 }
+            }
+            Sync(before) => {
+                let mut byte = [0u8; 1];
+                let mut s = stream.try_clone().unwrap();
+                s.read_exact(&mut byte).map_err(|e| err(&e))?;
+                if byte[0] != 0xFF {
+                    return Err(err(&format!("expected 0xFF, got {:#x}", byte[0])));
+                }
+                let req = match requests.next() {
+                    Some(Ok(v)) => v,
+                    other => return Err(err(&format!("expected guest-sync-delimited: {other:?}"))),
+                };
+                if req["execute"] != "guest-sync-delimited" || !req["arguments"]["id"].is_u64() {
+                    return Err(err(&format!(
+                        "expected guest-sync-delimited {{id}}, got {req}"
+                    )));
+                }
+                let mut bytes = before;
+                bytes.push(0xFF);
+                bytes.extend_from_slice(
+                    format!("{{\"return\": {}}}\n", req["arguments"]["id"]).as_bytes(),
+                );
+                out.write_all(&bytes).map_err(|e| err(&e))?;
             }
             Drain => {
                 let mut s = stream.try_clone().unwrap();

@@ -1,5 +1,8 @@
 //! Integration tests: the binaries against real QEMU and a fake server.
 
+mod agent;
+mod agent_fake;
+mod agent_matrix;
 mod arguments;
 mod docs;
 mod events;

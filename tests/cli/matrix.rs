@@ -53,13 +53,13 @@ fn greet_then(rest: Vec<Step>) -> Vec<Step> {
     s
 }
 
-fn ms(n: u64) -> Duration {
+pub fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-const GIB: usize = 1 << 30;
+pub const GIB: usize = 1 << 30;
 
-fn nested(depth: usize) -> Vec<u8> {
+pub fn nested(depth: usize) -> Vec<u8> {
     let mut v = b"{\"return\": ".to_vec();
     v.extend(std::iter::repeat_n(b'[', depth));
     v.extend(std::iter::repeat_n(b']', depth));
@@ -341,15 +341,50 @@ const SCENARIOS: &[Scenario] = &[
 
 /// Runs one tool against one scenario; the peak memory, or what went wrong.
 fn run(scenario: &Scenario, name: &str, args: &[&str]) -> Result<u64, String> {
-    let fake = Fake::raw((scenario.script)());
-    let secs = timeout(scenario);
+    let want = if name == "qmp-events" {
+        scenario.events_status
+    } else {
+        scenario.status
+    };
+    let says = if name == "qmp-events" {
+        ""
+    } else {
+        scenario.says
+    };
+    let what = format!("{} / {name}", scenario.name);
+    check(
+        &what,
+        (scenario.script)(),
+        timeout(scenario),
+        name,
+        args,
+        want,
+        says,
+    )
+}
+
+/// Runs tool `name` with `--timeout secs` and `args` against a fake playing
+/// `script`; checks its status is `want`, that it says `says` (and nothing
+/// else: one line starting with its name, or none on success), ends within
+/// the timeout plus 3 s, and stays under the memory bound. The peak memory,
+/// or what went wrong.
+pub fn check(
+    what: &str,
+    script: Vec<Step>,
+    secs: u64,
+    name: &str,
+    args: &[&str],
+    want: i32,
+    says: &str,
+) -> Result<u64, String> {
+    let fake = Fake::raw(script);
     let secs_arg = secs.to_string();
     let mut all = vec!["--timeout", secs_arg.as_str()];
     // qmp-events listens until its event timeout, which is --timeout unless
     // given: where the scenario's fault must reach it, listen long enough
     // for a fake slowed by a loaded machine to send it (the fault, not the
     // deadline, ends the run).
-    let listen = if name == "qmp-events" && scenario.events_status != 0 {
+    let listen = if name == "qmp-events" && want != 0 {
         all.extend_from_slice(&["--event-timeout", "10"]);
         10
     } else {
@@ -357,12 +392,6 @@ fn run(scenario: &Scenario, name: &str, args: &[&str]) -> Result<u64, String> {
     };
     all.extend_from_slice(args);
     let (out, peak) = tool(name, fake.path(), &all).spawn().wait_peak();
-    let want = if name == "qmp-events" {
-        scenario.events_status
-    } else {
-        scenario.status
-    };
-    let what = format!("{} / {name}", scenario.name);
     let mut problems = Vec::new();
     if out.status != want {
         problems.push(format!("status {} instead of {want}", out.status));
@@ -379,8 +408,8 @@ fn run(scenario: &Scenario, name: &str, args: &[&str]) -> Result<u64, String> {
         if lines.len() != 1 || !lines[0].starts_with(&format!("{name}: ")) {
             problems.push("stderr should be exactly one line starting with the tool's name".into());
         }
-        if name != "qmp-events" && !out.stderr.contains(scenario.says) {
-            problems.push(format!("stderr should say {:?}", scenario.says));
+        if !out.stderr.contains(says) {
+            problems.push(format!("stderr should say {says:?}"));
         }
     }
     // A wide margin: two suites at once on two cores still pass, and an
@@ -404,36 +433,45 @@ fn run(scenario: &Scenario, name: &str, args: &[&str]) -> Result<u64, String> {
     }
 }
 
-#[test]
-fn fault_matrix() {
-    assert!(SCENARIOS.len() >= 25);
-    let jobs: Vec<(usize, usize)> = (0..SCENARIOS.len())
-        .flat_map(|s| (0..TOOLS.len()).map(move |t| (s, t)))
-        .collect();
-    let jobs = std::sync::Mutex::new(jobs.into_iter());
+/// Runs `runs` jobs (`job(i)` for each i) on four threads; the failures,
+/// and the peaks with the job's index.
+pub fn drive(
+    runs: usize,
+    job: impl Fn(usize) -> Result<u64, String> + std::marker::Sync,
+) -> (Vec<String>, Vec<(u64, usize)>) {
+    let next = std::sync::Mutex::new(0..runs);
     let failures = std::sync::Mutex::new(Vec::new());
     let peaks = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..4 {
             scope.spawn(|| {
                 loop {
-                    let next = jobs.lock().unwrap().next();
-                    let Some((s, t)) = next else { break };
-                    let (name, args) = TOOLS[t];
-                    match run(&SCENARIOS[s], name, args) {
-                        Ok(peak) => peaks.lock().unwrap().push((peak, SCENARIOS[s].name, name)),
+                    let i = next.lock().unwrap().next();
+                    let Some(i) = i else { break };
+                    match job(i) {
+                        Ok(peak) => peaks.lock().unwrap().push((peak, i)),
                         Err(e) => failures.lock().unwrap().push(e),
                     }
                 }
             });
         }
     });
-    let failures = failures.into_inner().unwrap();
-    let mut peaks = peaks.into_inner().unwrap();
+    (failures.into_inner().unwrap(), peaks.into_inner().unwrap())
+}
+
+#[test]
+fn fault_matrix() {
+    assert!(SCENARIOS.len() >= 25);
+    let n = TOOLS.len();
+    let (failures, mut peaks) = drive(SCENARIOS.len() * n, |i| {
+        let (name, args) = TOOLS[i % n];
+        run(&SCENARIOS[i / n], name, args)
+    });
     peaks.sort();
+    let named = |p: &(u64, usize)| (p.0, SCENARIOS[p.1 / n].name, TOOLS[p.1 % n].0);
     if let (Some(top), Some(quiet)) = (
-        peaks.last(),
-        peaks.iter().rev().find(|p| !p.1.contains("GiB")),
+        peaks.last().map(named),
+        peaks.iter().rev().map(named).find(|p| !p.1.contains("GiB")),
     ) {
         eprintln!(
             "fault matrix: {} runs; peak memory {} KiB ({} / {}), {} KiB without the GiB floods",

@@ -135,6 +135,13 @@ impl Qemu {
         if !available(bin) {
             return None;
         }
+        let q = Qemu::spawn(bin, args, dir, sock);
+        q.ready_with(&qmp::handshake::Qmp::default());
+        Some(q)
+    }
+
+    /// Spawns `bin`, its output to DIR/log.
+    fn spawn(bin: &str, args: &[&str], dir: tempfile::TempDir, sock: PathBuf) -> Qemu {
         let log = std::fs::File::create(dir.path().join("log")).unwrap();
         let child = Command::new(bin)
             .args(args)
@@ -143,20 +150,19 @@ impl Qemu {
             .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
-        let q = Qemu { child, dir, sock };
-        q.ready();
-        Some(q)
+        Qemu { child, dir, sock }
     }
 
-    /// Waits for the greeting (connects with the library, then hangs up).
-    fn ready(&self) {
+    /// Waits until the server opens a session with `handshake` (connects
+    /// with the library, then hangs up).
+    fn ready_with(&self, handshake: &impl qmp::handshake::Handshake) {
         let options = qmp::Options {
             wait: true,
             timeout: Duration::from_secs(30),
             ..Default::default()
         };
         let addr = qmp::Address::Unix(self.sock.clone());
-        if let Err(e) = qmp::Client::connect(&addr, &options) {
+        if let Err(e) = qmp::Client::connect_with(&addr, &options, handshake) {
             let log = std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default();
             panic!(
                 "QEMU did not come up on {}: {e}\nlog:\n{log}",
@@ -211,4 +217,28 @@ pub fn images(dir: &Path, size: usize) -> (PathBuf, PathBuf) {
         .set_len(size as u64)
         .unwrap();
     (src, dst)
+}
+
+pub const QGA: &str = "qemu-ga";
+
+impl Qemu {
+    /// A guest agent (qemu-ga) run on the host, listening on DIR/qga.sock
+    /// with its state in DIR/state, once it answers the sync; `None` if
+    /// absent. It runs commands as the test's user: tests give it harmless
+    /// programs only, and never the commands that act on the machine
+    /// (shutdown, suspend, fsfreeze, set-time).
+    pub fn qga() -> Option<Qemu> {
+        if !available(QGA) {
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("qga.sock");
+        let state = dir.path().join("state");
+        std::fs::create_dir(&state).unwrap();
+        let (s, t) = (sock.display().to_string(), state.display().to_string());
+        let args = ["-m", "unix-listen", "-p", &s, "-t", &t];
+        let q = Qemu::spawn(QGA, &args, dir, sock.clone());
+        q.ready_with(&qmp::handshake::Agent);
+        Some(q)
+    }
 }

@@ -30,6 +30,8 @@ pub fn bin(name: &str) -> &'static str {
         "qom-tree" => env!("CARGO_BIN_EXE_qom-tree"),
         "qmp-events" => env!("CARGO_BIN_EXE_qmp-events"),
         "qmp-shell" => env!("CARGO_BIN_EXE_qmp-shell"),
+        "qga-exec" => env!("CARGO_BIN_EXE_qga-exec"),
+        "qga-run" => env!("CARGO_BIN_EXE_qga-run"),
         _ => panic!("unknown binary {name}"),
     }
 }
@@ -49,7 +51,9 @@ pub fn tool(name: &str, sock: &Path, args: &[&str]) -> Cmd {
 impl Cmd {
     pub fn new(name: &str) -> Cmd {
         let mut cmd = Command::new(bin(name));
-        cmd.env_remove("QMP_SOCKET").env_remove("QMP_TRACE");
+        cmd.env_remove("QMP_SOCKET")
+            .env_remove("QGA_SOCKET")
+            .env_remove("QMP_TRACE");
         Cmd {
             cmd,
             stdin: Vec::new(),
