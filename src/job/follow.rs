@@ -130,6 +130,14 @@ where
     E: From<Error>,
     F: FnMut(Seen<'_>) -> Result<(), E>,
 {
+    // Events already here are older than the answer: they go in first.
+    let earlier: Vec<Event> = client.take_events().collect();
+    for event in &earlier {
+        if tracker.event(event) {
+            on(Seen::Event(event))?;
+        }
+    }
+    tracker.query_sent();
     let value = client.execute(command, arguments);
     let queued: Vec<Event> = client.take_events().collect();
     for event in &queued {

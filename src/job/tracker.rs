@@ -58,6 +58,8 @@ pub struct Tracker {
     ids: Vec<String>,
     finalized: bool,
     dismissed: bool,
+    /// A status event came since the last query was sent ([`Tracker::query_sent`]).
+    status_event: bool,
 }
 
 impl Tracker {
@@ -80,6 +82,7 @@ impl Tracker {
             ids: Vec::new(),
             finalized: false,
             dismissed: false,
+            status_event: false,
         }
     }
 
@@ -127,6 +130,7 @@ impl Tracker {
             "JOB_STATUS_CHANGE" => {
                 if let Some(status) = field("status") {
                     self.set_status(status);
+                    self.status_event = true;
                     self.ready_event_due = status == "ready";
                 }
             }
@@ -166,8 +170,20 @@ impl Tracker {
         true
     }
 
+    /// A query is about to be sent: the status events from now on come
+    /// before its reply.
+    pub fn query_sent(&mut self) {
+        self.status_event = false;
+    }
+
     /// Takes in the return of `query-jobs` (`[{id, type, status,
     /// current-progress, total-progress, error?}]`).
+    ///
+    /// QEMU may build the listing before it sends status events that reach
+    /// the client ahead of the listing's reply: a status event since the
+    /// query was sent is at least as new as the listing. When the two
+    /// disagree, the event's status stays and the state is not counted as
+    /// checked (the next query settles it).
     pub fn jobs(&mut self, jobs: &Value) {
         self.ready_event_due = false;
         let list = jobs.as_array().map(Vec::as_slice).unwrap_or_default();
@@ -187,7 +203,11 @@ impl Tracker {
         self.seen = true;
         self.gone = false;
         let text = |k: &str| job.get(k).and_then(Value::as_str);
-        if let Some(status) = text("status") {
+        let stale = self.status_event
+            && text("status").is_some_and(|s| self.state.status.as_deref() != Some(s));
+        if let Some(status) = text("status")
+            && !stale
+        {
             self.set_status(status);
         }
         if let Some(kind) = text("type") {
@@ -202,8 +222,8 @@ impl Tracker {
         let number = |k: &str| job.get(k).and_then(Value::as_u64);
         self.state.current = number("current-progress").or(self.state.current);
         self.state.total = number("total-progress").or(self.state.total);
-        self.checked = true;
-        self.concluded_read |= text("status") == Some("concluded");
+        self.checked = !stale;
+        self.concluded_read |= !stale && text("status") == Some("concluded");
     }
 
     /// Takes in the return of `query-block-jobs` (`[{device, status,
@@ -566,6 +586,32 @@ mod tests {
         t.event(&status("null"));
         t.jobs(&json!([]));
         assert_eq!(t.next(), Action::End(Outcome::Concluded));
+    }
+
+    /// QEMU can build a listing before it sends the status events that
+    /// reach us ahead of the listing's reply (seen on qemu-storage-daemon
+    /// 10.0 under load: the listing said waiting after the pending event).
+    #[test]
+    fn a_listing_older_than_the_events_before_its_reply_is_not_taken() {
+        let mut t = Tracker::new(target(Until::Ready));
+        assert_eq!(t.next(), Action::QueryJobs);
+        t.query_sent();
+        run(
+            &mut t,
+            &[status("running"), status("waiting"), status("pending")],
+        );
+        t.jobs(&json!([{"id": "j0", "status": "waiting", "type": "backup"}]));
+        assert_eq!(t.state().status.as_deref(), Some("pending"));
+        // Not settled: ask again, and take a listing that agrees.
+        assert_eq!(t.next(), Action::QueryJobs);
+        t.query_sent();
+        t.jobs(&json!([{"id": "j0", "status": "pending", "type": "backup"}]));
+        assert_eq!(t.next(), Action::End(Outcome::Pending));
+        // With no status event since the query, the listing is the news.
+        let mut t = Tracker::new(target(Until::Ready));
+        t.query_sent();
+        t.jobs(&json!([{"id": "j0", "status": "running", "type": "backup"}]));
+        assert_eq!(t.state().status.as_deref(), Some("running"));
     }
 
     #[test]
