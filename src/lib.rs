@@ -57,6 +57,7 @@ mod message;
 pub mod output;
 pub mod pyfmt;
 pub mod qom;
+pub mod qomfs;
 pub mod schema;
 mod transport;
 pub mod tree;

@@ -5,6 +5,8 @@
 //! semver promise), and built only with the `cli` feature (the default).
 
 pub mod describe;
+#[cfg(feature = "fuse")]
+pub mod fuse;
 pub mod job;
 mod live;
 mod run;

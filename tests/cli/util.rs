@@ -30,6 +30,7 @@ pub fn bin(name: &str) -> &'static str {
         "qom-tree" => env!("CARGO_BIN_EXE_qom-tree"),
         "qmp-events" => env!("CARGO_BIN_EXE_qmp-events"),
         "qmp-shell" => env!("CARGO_BIN_EXE_qmp-shell"),
+        "qom-fuse" => env!("CARGO_BIN_EXE_qom-fuse"),
         _ => panic!("unknown binary {name}"),
     }
 }
