@@ -58,6 +58,17 @@ impl Cmd {
         }
     }
 
+    /// `bash -c SCRIPT` (bash: its messages name the errno).
+    pub fn shell(script: &str) -> Cmd {
+        let mut cmd = Command::new("bash");
+        cmd.arg("-c").arg(script);
+        Cmd {
+            cmd,
+            stdin: Vec::new(),
+            shown: format!("bash -c {script:?}"),
+        }
+    }
+
     pub fn arg(&mut self, a: &str) -> &mut Cmd {
         self.shown.push(' ');
         self.shown.push_str(&format!("{a:?}"));
