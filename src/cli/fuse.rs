@@ -247,7 +247,7 @@ impl Filesystem for Glue {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let entries = match self.fs.readdir(ino.0) {
+        let entries = match self.fs.readdir(ino.0, offset == 0) {
             Ok(e) => e,
             Err(e) => return reply.error(errno(e)),
         };

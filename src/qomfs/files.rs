@@ -22,7 +22,8 @@ pub struct Handle {
 }
 
 impl QomFs {
-    /// Opens file `ino`: reads the value afresh when `read`; when `write`,
+    /// Opens file `ino`: reads the value when `read` (afresh, unless it was
+    /// read less than [`super::FRESH`] and the TTL ago); when `write`,
     /// checks the property can be set (EROFS on a read-only mount, EACCES
     /// for a property QEMU refused to set before). `truncate`: the file
     /// starts empty (`O_TRUNC`). Returns the handle's number.
@@ -43,7 +44,14 @@ impl QomFs {
         if write && lock(&self.state).read_only.contains(&ino) {
             return Err(libc::EACCES);
         }
-        let content = if read || (write && !truncate) {
+        let recent = lock(&self.state)
+            .values
+            .get(&ino)
+            .filter(|(at, _)| at.elapsed() < self.settings.ttl.min(super::FRESH))
+            .map(|(_, v)| v.clone());
+        let content = if let Some(v) = recent.filter(|_| read) {
+            v
+        } else if read || (write && !truncate) {
             let reply = self.lost(
                 self.conn
                     .one(PropPath::new(&node.path, &node.name).get_request()),

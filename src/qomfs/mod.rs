@@ -41,6 +41,11 @@ pub use files::Handle;
 /// [`names::encode`] gives, so the symlink dangles.
 pub const EMPTY_LINK: &str = "%empty";
 
+/// A value read this recently (for the stat the kernel makes just before
+/// an open, or with its directory's values) is what an open reads: `grep
+/// -r` then reads each value once. Never longer than the TTL.
+pub const FRESH: Duration = Duration::from_millis(100);
+
 /// The root directory's inode number.
 pub const ROOT: u64 = 1;
 
@@ -90,6 +95,10 @@ struct Node {
     /// For a directory, the object's path; for a property, its object's.
     path: String,
 }
+
+/// One object listed: its properties, and their values when the listing
+/// brought them (`qom-list-get`), or the errno.
+type Listed = Result<(Vec<Prop>, Vec<Option<Value>>), i32>;
 
 #[derive(Debug, Clone)]
 struct Prop {
@@ -234,7 +243,48 @@ impl QomFs {
         if node.kind != EntryKind::Dir {
             return Err(libc::ENOTDIR);
         }
-        let (props, values) = self.list(&node.path)?;
+        let mut lists = self.list(&[node.path.as_str()])?;
+        let (props, values) = lists.pop().ok_or(libc::EIO)??;
+        Ok(self.store_listing(dir, &node.path, props, values))
+    }
+
+    /// Lists, in one pipelined batch, the child objects of `dir` whose
+    /// listings are not cached: `find` and `ls -R` go on to read them.
+    fn prefetch_children(&self, dir: u64, props: &[(u64, Prop)]) -> Result<(), i32> {
+        let wanted: Vec<(u64, String)> = {
+            let st = lock(&self.state);
+            props
+                .iter()
+                .map(|(i, _)| (*i, &st.nodes[(*i - 1) as usize]))
+                .filter(|(i, n)| {
+                    n.kind == EntryKind::Dir
+                        && n.parent == dir
+                        && !st.lists.get(i).is_some_and(|l| self.fresh(l.at))
+                })
+                .map(|(i, n)| (i, n.path.clone()))
+                .collect()
+        };
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let paths: Vec<&str> = wanted.iter().map(|(_, p)| p.as_str()).collect();
+        for ((ino, path), listed) in wanted.iter().zip(self.list(&paths)?) {
+            if let Ok((props, values)) = listed {
+                self.store_listing(*ino, path, props, values);
+            }
+        }
+        Ok(())
+    }
+
+    /// Caches the listing of directory `dir` (the object at `path`) and the
+    /// values that came with it; its entries.
+    fn store_listing(
+        &self,
+        dir: u64,
+        path: &str,
+        props: Vec<Prop>,
+        values: Vec<Option<Value>>,
+    ) -> Arc<Vec<(u64, Prop)>> {
         let now = Instant::now();
         let mut st = lock(&self.state);
         let mut entries = Vec::with_capacity(props.len());
@@ -244,11 +294,11 @@ impl QomFs {
                 Kind::Link => EntryKind::Link,
                 _ => EntryKind::File,
             };
-            let path = match kind {
-                EntryKind::Dir => child_path(&node.path, &p.name),
-                _ => node.path.clone(),
+            let obj = match kind {
+                EntryKind::Dir => child_path(path, &p.name),
+                _ => path.to_string(),
             };
-            let ino = intern(&mut st, dir, &p, kind, path);
+            let ino = intern(&mut st, dir, &p, kind, obj);
             if let Some(v) = values.get(i).and_then(Option::as_ref) {
                 st.values.insert(ino, (now, Arc::new(content(kind, v))));
             }
@@ -262,13 +312,12 @@ impl QomFs {
                 props: props.clone(),
             },
         );
-        Ok(props)
+        props
     }
 
-    /// Lists the object at `path`: its properties and, with `qom-list-get`,
-    /// their values.
-    #[allow(clippy::type_complexity)]
-    fn list(&self, path: &str) -> Result<(Vec<Prop>, Vec<Option<Value>>), i32> {
+    /// Lists the objects at `paths`, pipelined: for each, its properties
+    /// and, with `qom-list-get` (one command for all), their values.
+    fn list(&self, paths: &[&str]) -> Result<Vec<Listed>, i32> {
         use std::sync::atomic::Ordering::Relaxed;
         let parse = |props: &[Value]| -> Vec<Prop> {
             props
@@ -281,35 +330,60 @@ impl QomFs {
         };
         if self.list_get.load(Relaxed) {
             let mut args = serde_json::Map::new();
-            args.insert("paths".into(), Value::Array(vec![Value::from(path)]));
+            let list = paths.iter().map(|p| Value::from(*p)).collect();
+            args.insert("paths".into(), Value::Array(list));
             let reply = self.lost(self.conn.one(Request::new("qom-list-get", Some(args))))?;
             if is_command_not_found(&reply) {
                 self.list_get.store(false, Relaxed);
+            } else if paths.len() > 1 && reply.is_error() {
+                // One object vanished spoils the batch: ask one by one.
+                return paths
+                    .iter()
+                    .map(|p| self.list(&[p]).map(|mut l| l.remove(0)))
+                    .collect();
             } else {
                 let v = reply.into_result().map_err(|e| errno_of_get(&e))?;
-                let props = v[0]["properties"].as_array().cloned().unwrap_or_default();
-                let values = props.iter().map(|p| p.get("value").cloned()).collect();
-                return Ok((parse(&props), values));
+                let objects = v.as_array().cloned().unwrap_or_default();
+                if objects.len() != paths.len() {
+                    return Err(libc::EIO);
+                }
+                return Ok(objects
+                    .iter()
+                    .map(|o| {
+                        let props = o["properties"].as_array().cloned().unwrap_or_default();
+                        let values = props.iter().map(|p| p.get("value").cloned()).collect();
+                        Ok((parse(&props), values))
+                    })
+                    .collect());
             }
         }
-        let reply = self.lost(self.conn.one(list_request(path)))?;
-        match reply.into_result() {
-            Ok(Value::Array(props)) => Ok((parse(&props), Vec::new())),
-            Ok(_) => Err(libc::EIO),
-            Err(e) => Err(errno_of_get(&e)),
-        }
+        let requests = paths.iter().map(|p| list_request(p)).collect();
+        let replies = self.lost(self.conn.run(requests))?;
+        Ok(replies
+            .into_iter()
+            .map(|r| match r.into_result() {
+                Ok(Value::Array(props)) => Ok((parse(&props), Vec::new())),
+                Ok(_) => Err(libc::EIO),
+                Err(e) => Err(errno_of_get(&e)),
+            })
+            .collect())
     }
 
     fn lost<T>(&self, r: Result<T, Lost>) -> Result<T, i32> {
         r.map_err(|l| l.errno())
     }
 
-    /// The entries of directory `ino`: inode, kind and file name.
+    /// The entries of directory `ino`: inode, kind and file name. `first`
+    /// (the first read of an open directory) also lists the child objects
+    /// not cached, in one pipelined batch.
     ///
     /// # Errors
     /// ENOENT when the object is gone, ENOTDIR, or the connection's errno.
-    pub fn readdir(&self, ino: u64) -> Result<Vec<(u64, EntryKind, String)>, i32> {
+    pub fn readdir(&self, ino: u64, first: bool) -> Result<Vec<(u64, EntryKind, String)>, i32> {
         let props = self.listing(ino)?;
+        if first {
+            self.prefetch_children(ino, &props)?;
+        }
         let st = lock(&self.state);
         Ok(props
             .iter()
@@ -379,6 +453,15 @@ impl QomFs {
             && self.fresh(*at)
         {
             return Ok(v.clone());
+        }
+        if self.settings.ttl.is_zero() {
+            // Nothing would stay cached for the neighbours: this one alone.
+            let reply = self.lost(self.conn.one(get_request(&node.path, &node.name)))?;
+            return Ok(Arc::new(match reply.into_result() {
+                Ok(v) => content(node.kind, &v),
+                Err(e) if is_not_found(&e) => return Err(libc::ENOENT),
+                Err(_) => Vec::new(),
+            }));
         }
         self.read_directory_values(node.parent)?;
         if let Some((_, v)) = lock(&self.state).values.get(&ino) {
