@@ -46,7 +46,7 @@ struct Args {
     /// Mount options: allow_other (let other users in; needs user_allow_other in /etc/fuse.conf unless root), ro
     #[arg(short = 'o', value_name = "OPTION[,OPTION...]", value_delimiter = ',')]
     options: Vec<String>,
-    /// Seconds that directory listings, and the values behind sizes and link targets, stay cached (values are read afresh on each open)
+    /// Seconds that directory listings, and the values behind sizes and link targets, stay cached (0: none); an open reads its value afresh unless it was read within 0.1 s
     #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_ttl)]
     cache_ttl: Duration,
     /// The object at the mount's root

@@ -395,6 +395,10 @@ pub fn serve(tool: &'static str, conn: &ConnectOpts, opts: &MountOpts) -> RunRes
             Ok(Status::Ok)
         }
         Some(End::Lost(l)) => {
+            // The kernel threads are answering the requests that failed
+            // (ENOTCONN, ETIMEDOUT): let them, or an exit aborts those
+            // requests (ECONNABORTED) instead.
+            std::thread::sleep(Duration::from_millis(200));
             unmount(&opts.mountpoint);
             report(
                 tool,

@@ -458,3 +458,18 @@ fn fuse_bad_mount_points() {
     );
     assert!(is_mounted(&m.mnt));
 }
+
+#[test]
+fn fuse_wedged_qemu_times_out_and_unmounts() {
+    let Some(q) = qsd() else { return };
+    let mut m = Mount::new(q.sock(), &["--timeout", "2", "--cache-ttl", "0"]);
+    assert!(m.at("/objects/io0").is_dir());
+    // SAFETY: signals to our own child, by its pid.
+    assert_eq!(unsafe { libc::kill(q.pid(), libc::SIGSTOP) }, 0);
+    let err = std::fs::read_to_string(m.at("/objects/io0/poll-max-ns")).unwrap_err();
+    assert_eq!(unsafe { libc::kill(q.pid(), libc::SIGCONT) }, 0);
+    assert_eq!(err.raw_os_error(), Some(libc::ETIMEDOUT), "{err}");
+    let status = m.wait();
+    assert_eq!(status.code(), Some(4), "{}", m.stderr());
+    assert!(!is_mounted(&m.mnt));
+}

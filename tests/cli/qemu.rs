@@ -177,6 +177,11 @@ impl Qemu {
         }
     }
 
+    /// The server's pid (to stop it with SIGSTOP: a wedged QEMU).
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
     pub fn sock(&self) -> &Path {
         &self.sock
     }
