@@ -331,6 +331,25 @@ pub fn serve(tool: &'static str, conn: &ConnectOpts, opts: &MountOpts) -> RunRes
         settings,
         Box::new(move |msg: &str| report(tool, msg)),
     );
+    match fs.warm() {
+        Ok(()) => {}
+        Err(libc::ENOENT) => {
+            return Err(Failure::Usage(format!(
+                "--root {}: no such object (qom-list shows the paths)",
+                opts.root
+            )));
+        }
+        Err(e) => {
+            return Err(Failure::Qmp(crate::Error::Closed {
+                waiting_for: format!(
+                    "the listing of {}: {}",
+                    opts.root,
+                    std::io::Error::from_raw_os_error(e)
+                ),
+                partial: 0,
+            }));
+        }
+    }
     // SAFETY: geteuid/getegid cannot fail and touch no memory.
     let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
     let glue = Glue {

@@ -604,6 +604,16 @@ impl QomFs {
             .and_then(|v| v.as_str().map(String::from)))
     }
 
+    /// Lists the root and its child objects (two round trips), so that the
+    /// first path looked up after the mount finds them cached.
+    ///
+    /// # Errors
+    /// As [`QomFs::readdir`]: the root object missing (ENOENT) or the
+    /// connection's errno.
+    pub fn warm(&self) -> Result<(), i32> {
+        self.readdir(ROOT, true).map(|_| ())
+    }
+
     /// The settings of this mount.
     pub fn settings(&self) -> &Settings {
         &self.settings
