@@ -171,7 +171,15 @@ fn check_idle<S: Stream>(client: &mut Client<S>) -> Result<(), Lost> {
         return Ok(());
     };
     if wait_readable(fd, Duration::ZERO).unwrap_or(false) {
-        client.ready_events()?;
+        return match client.ready_events() {
+            Ok(_) => Ok(()),
+            // Nobody was waiting for anything: say what happened, not what
+            // the client was doing.
+            Err(Error::Closed { .. }) => {
+                Err(Lost::Closed("the server closed the connection".into()))
+            }
+            Err(e) => Err(e.into()),
+        };
     }
     Ok(())
 }
