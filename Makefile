@@ -6,7 +6,7 @@ MANDIR = $(DESTDIR)$(PREFIX)/share/man
 BASHDIR = $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 ZSHDIR = $(DESTDIR)$(PREFIX)/share/zsh/site-functions
 FISHDIR = $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
-BINS = qmp-exec qmp-shell qmp-events qom-get qom-set qom-list qom-tree qga-exec qga-run
+BINS = qmp-exec qmp-shell qmp-events qom-get qom-set qom-list qom-tree qom-fuse qga-exec qga-run
 CARGO ?= cargo
 # The binaries are linked statically (glibc's crt-static) by default: a
 # one-shot run then skips the dynamic loader's work (libgcc_s, libc), about

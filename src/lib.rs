@@ -62,6 +62,7 @@ mod minify;
 pub mod output;
 pub mod pyfmt;
 pub mod qom;
+pub mod qomfs;
 pub mod schema;
 mod transport;
 pub mod tree;

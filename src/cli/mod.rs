@@ -6,6 +6,8 @@
 
 pub mod agent;
 pub mod describe;
+#[cfg(feature = "fuse")]
+pub mod fuse;
 pub mod job;
 mod live;
 pub mod request;

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::util::Cmd;
 
-const BINS: [&str; 9] = [
+const BINS: [&str; 10] = [
     "qmp-exec",
     "qmp-events",
     "qmp-shell",
@@ -14,6 +14,7 @@ const BINS: [&str; 9] = [
     "qom-set",
     "qom-list",
     "qom-tree",
+    "qom-fuse",
     "qga-exec",
     "qga-run",
 ];
@@ -202,6 +203,7 @@ fn baseline_flags_of_every_binary() {
         let needs_args: &[&str] = match bin {
             "qom-get" => &["/machine.type"],
             "qom-set" => &["/machine.graphics", "true"],
+            "qom-fuse" => &["mnt"],
             "qmp-exec" => &["query-status"],
             "qga-exec" => &["guest-ping"],
             "qga-run" => &["true"],

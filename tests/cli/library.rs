@@ -280,3 +280,108 @@ impl serde_json::ser::Formatter for Spaced {
         if first { Ok(()) } else { w.write_all(b", ") }
     }
 }
+
+/// qomfs over a socket pair with a server that has qom-list-get (QEMU
+/// 10.1): listings bring the values, so sizes and link targets need no
+/// qom-get; escaped names; a write converted, refused by type, then by QEMU.
+#[test]
+fn qomfs_with_qom_list_get() {
+    use qmp::qomfs::{Conn, EntryKind, QomFs, ROOT, Settings};
+    use std::sync::{Arc, Mutex};
+    let (c, t) = pair(|mut s| {
+        send(&mut s, json!({"QMP": {"version": {}, "capabilities": []}}));
+        let mut reqs = requests(&s);
+        reqs.next();
+        send(&mut s, json!({"return": {}}));
+        let mut expect = |want: Value, reply: Value| {
+            assert_eq!(reqs.next().unwrap(), want);
+            send(&mut s, reply);
+        };
+        expect(
+            json!({"execute": "qom-list-get", "arguments": {"paths": ["/"]}}),
+            json!({"return": [{"properties": [
+                {"name": "type", "type": "string", "value": "container"},
+                {"name": "machine", "type": "child<container>"},
+                {"name": "a/b", "type": "uint8", "value": 5},
+                {"name": "", "type": "bool", "value": true},
+                {"name": "l", "type": "link<x>", "value": "/machine"},
+                {"name": "none", "type": "link<x>", "value": ""},
+            ]}]}),
+        );
+        // The children, listed ahead in one command.
+        expect(
+            json!({"execute": "qom-list-get", "arguments": {"paths": ["/machine"]}}),
+            json!({"return": [{"properties": [
+                {"name": "type", "type": "string", "value": "container"},
+            ]}]}),
+        );
+        expect(
+            json!({"execute": "qom-set", "arguments": {"path": "/", "property": "a/b", "value": 7}}),
+            json!({"return": {}}),
+        );
+        expect(
+            json!({"execute": "qom-set", "arguments": {"path": "/", "property": "a/b", "value": 8}}),
+            json!({"error": {"class": "GenericError", "desc": "Property 'container.a/b' is not writable"}}),
+        );
+    });
+    let conn = Conn::start(c, |_| {}).unwrap();
+    let said = Arc::new(Mutex::new(Vec::<String>::new()));
+    let log = said.clone();
+    let fs = QomFs::new(
+        conn,
+        Settings {
+            root: "/".into(),
+            ttl: Duration::from_secs(3600),
+            read_only: false,
+        },
+        Box::new(move |m: &str| log.lock().unwrap().push(m.to_string())),
+    );
+    let entries = fs.readdir(ROOT, true).unwrap();
+    let names: Vec<(&str, EntryKind)> = entries.iter().map(|(_, k, n)| (n.as_str(), *k)).collect();
+    assert_eq!(
+        names,
+        [
+            ("type", EntryKind::File),
+            ("machine", EntryKind::Dir),
+            ("a%2Fb", EntryKind::File),
+            ("%", EntryKind::File),
+            ("l", EntryKind::Link),
+            ("none", EntryKind::Link),
+        ]
+    );
+    assert_eq!(
+        fs.lookup(ROOT, "type").unwrap().size,
+        "container\n".len() as u64
+    );
+    assert_eq!(fs.lookup(ROOT, "%").unwrap().size, "True\n".len() as u64);
+    let l = fs.lookup(ROOT, "l").unwrap();
+    assert_eq!(fs.readlink(l.ino).unwrap(), b"machine");
+    let none = fs.lookup(ROOT, "none").unwrap();
+    assert_eq!(
+        fs.readlink(none.ino).unwrap(),
+        qmp::qomfs::EMPTY_LINK.as_bytes()
+    );
+    assert_eq!(fs.getxattr(l.ino, "user.qom.type").unwrap(), b"link<x>");
+    // The child's listing came ahead: no request for it now.
+    let m = fs.lookup(ROOT, "machine").unwrap();
+    assert_eq!(fs.lookup(m.ino, "type").unwrap().size, 10);
+    assert_eq!(fs.lookup(ROOT, "a/b"), Err(libc::ENOENT));
+    let ab = fs.lookup(ROOT, "a%2Fb").unwrap();
+    assert_eq!(ab.mode, 0o644);
+    // Does not convert: nothing sent, the reason reported.
+    let fh = fs.open(ab.ino, false, true, true).unwrap();
+    assert_eq!(fs.write(fh, 0, b"300\n"), Err(libc::EINVAL));
+    assert!(said.lock().unwrap()[0].starts_with("/.a/b: '300' is not a valid uint8"));
+    fs.truncate(ab.ino, Some(fh), 0).unwrap();
+    assert_eq!(fs.write(fh, 0, b"7\n"), Ok(2));
+    assert_eq!(fs.release(fh), Ok(()));
+    // QEMU refuses: EACCES, its message, and the file is 0444 from then on.
+    let fh = fs.open(ab.ino, false, true, true).unwrap();
+    assert_eq!(fs.write(fh, 0, b"8"), Ok(1));
+    assert_eq!(fs.flush(fh), Err(libc::EACCES));
+    assert_eq!(fs.release(fh), Ok(()));
+    assert!(said.lock().unwrap()[1].contains("is not writable"));
+    assert_eq!(fs.open(ab.ino, false, true, true), Err(libc::EACCES));
+    drop(fs);
+    t.join().unwrap();
+}

@@ -9,6 +9,7 @@ mod events;
 mod exec;
 mod fake;
 mod faults;
+mod fuse;
 mod jobs;
 mod library;
 mod matrix;

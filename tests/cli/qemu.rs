@@ -105,29 +105,41 @@ impl Qemu {
 
     /// A paused q35 machine with a few devices: a realistic QOM tree.
     pub fn q35() -> Option<Qemu> {
-        Qemu::system(&[
-            "-M",
-            "q35",
-            "-S",
-            "-accel",
-            "tcg",
-            "-object",
-            "iothread,id=io0",
-            "-blockdev",
-            "null-co,node-name=null0",
-            "-device",
-            "pcie-root-port,id=rp0,chassis=1",
-            "-device",
-            "virtio-blk-pci,id=vblk0,drive=null0,bus=rp0,serial=SN0,iothread=io0",
-            "-netdev",
-            "hubport,id=hp0,hubid=0",
-            "-device",
-            "virtio-net-pci,id=vnet0,netdev=hp0,mac=52:54:00:12:34:56",
-            "-device",
-            "qemu-xhci,id=usb0",
-            "-device",
-            "usb-tablet,id=tab0,bus=usb0.0",
-        ])
+        Qemu::q35_in(|_| Vec::new())
+    }
+
+    /// [`Qemu::q35`] with more arguments, made from the temporary directory.
+    pub fn q35_in(extra: impl FnOnce(&Path) -> Vec<String>) -> Option<Qemu> {
+        Qemu::system_in(|dir| {
+            let mut args: Vec<String> = [
+                "-M",
+                "q35",
+                "-S",
+                "-accel",
+                "tcg",
+                "-object",
+                "iothread,id=io0",
+                "-blockdev",
+                "null-co,node-name=null0",
+                "-device",
+                "pcie-root-port,id=rp0,chassis=1",
+                "-device",
+                "virtio-blk-pci,id=vblk0,drive=null0,bus=rp0,serial=SN0,iothread=io0",
+                "-netdev",
+                "hubport,id=hp0,hubid=0",
+                "-device",
+                "virtio-net-pci,id=vnet0,netdev=hp0,mac=52:54:00:12:34:56",
+                "-device",
+                "qemu-xhci,id=usb0",
+                "-device",
+                "usb-tablet,id=tab0,bus=usb0.0",
+            ]
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+            args.extend(extra(dir));
+            args
+        })
     }
 
     /// Spawns `bin` and waits until its monitor greets a client.
@@ -169,6 +181,11 @@ impl Qemu {
                 self.sock.display()
             );
         }
+    }
+
+    /// The server's pid (to stop it with SIGSTOP: a wedged QEMU).
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
     }
 
     pub fn sock(&self) -> &Path {

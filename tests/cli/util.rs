@@ -32,6 +32,7 @@ pub fn bin(name: &str) -> &'static str {
         "qmp-shell" => env!("CARGO_BIN_EXE_qmp-shell"),
         "qga-exec" => env!("CARGO_BIN_EXE_qga-exec"),
         "qga-run" => env!("CARGO_BIN_EXE_qga-run"),
+        "qom-fuse" => env!("CARGO_BIN_EXE_qom-fuse"),
         _ => panic!("unknown binary {name}"),
     }
 }
@@ -58,6 +59,17 @@ impl Cmd {
             cmd,
             stdin: Vec::new(),
             shown: name.to_string(),
+        }
+    }
+
+    /// `bash -c SCRIPT` (bash: its messages name the errno).
+    pub fn shell(script: &str) -> Cmd {
+        let mut cmd = Command::new("bash");
+        cmd.arg("-c").arg(script);
+        Cmd {
+            cmd,
+            stdin: Vec::new(),
+            shown: format!("bash -c {script:?}"),
         }
     }
 
