@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::wire::Stream;
 
 /// One resolved `query-qmp-schema`: commands, events and the types they use.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Schema {
     types: HashMap<String, Type>,
     commands: BTreeMap<String, Command>,

@@ -46,6 +46,21 @@ fn all_resolve(s: &Schema, ty: &str, seen: &mut BTreeSet<String>) {
 
 fn check_server(q: &Qemu) -> Schema {
     let s = fetch(q);
+    // Read straight from the reply's bytes (`Schema::fetch`) and from a
+    // Value of the same reply (`Schema::from_value`): the same schema.
+    let address = Address::Unix(q.sock().to_path_buf());
+    let options = Options {
+        timeout: Duration::from_secs(30),
+        ..Default::default()
+    };
+    let value = Client::connect(&address, &options)
+        .unwrap()
+        .execute("query-qmp-schema", None)
+        .unwrap();
+    assert!(
+        Schema::from_value(&value).unwrap() == s,
+        "the two readings differ"
+    );
     let mut seen = BTreeSet::new();
     for name in s.commands() {
         let c = s.command(name).unwrap();
