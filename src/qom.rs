@@ -220,10 +220,9 @@ pub(crate) fn typed_with(text: &str, ty: &str, other_forms: &str) -> Result<Valu
     }
     match ty {
         "string" | "str" => Ok(Value::String(text.to_string())),
-        "bool" => match text.to_ascii_lowercase().as_str() {
-            "true" | "on" | "yes" => Ok(Value::Bool(true)),
-            "false" | "off" | "no" => Ok(Value::Bool(false)),
-            _ => Err(format!(
+        "bool" => match parse_bool(text) {
+            Some(b) => Ok(Value::Bool(b)),
+            None => Err(format!(
                 "'{text}' is not a valid bool: expected true/false, on/off or yes/no \
                  {other_forms}"
             )),
@@ -263,6 +262,16 @@ fn int_range(ty: &str) -> Option<(i128, i128)> {
     } else {
         (0, (1i128 << width) - 1)
     })
+}
+
+/// A bool written true/false, on/off or yes/no (any case), as QEMU's
+/// command line takes them.
+pub(crate) fn parse_bool(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "true" | "on" | "yes" => Some(true),
+        "false" | "off" | "no" => Some(false),
+        _ => None,
+    }
 }
 
 /// An integer written in decimal or `0x` hex, with an optional sign.

@@ -79,10 +79,9 @@ fn builtin(json: &str, text: &str) -> Result<Typed, String> {
                 ));
             }
         },
-        "boolean" => match text.to_ascii_lowercase().as_str() {
-            "true" | "on" | "yes" => Value::Bool(true),
-            "false" | "off" | "no" => Value::Bool(false),
-            _ => {
+        "boolean" => match crate::qom::parse_bool(text) {
+            Some(b) => Value::Bool(b),
+            None => {
                 return Err(format!(
                     "'{text}' is not a bool: true/false, on/off or yes/no"
                 ));

@@ -239,6 +239,18 @@ fn script_hmp_switches_cpu() {
         "{}",
         out.show()
     );
+    // What Tab completes in -H, from this QEMU's own help.
+    let address = qmp::Address::Unix(q.sock().to_path_buf());
+    let client = qmp::Client::connect(&address, &qmp::Options::default()).unwrap();
+    let quiet = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let shared = qmp::cli::shell::Shared::new(client, true, quiet);
+    let (commands, info) = shared.hmp_names();
+    for c in ["cont", "c", "info", "stop", "system_reset"] {
+        assert!(commands.iter().any(|n| n == c), "{c} not in {commands:?}");
+    }
+    for i in ["status", "cpus", "block"] {
+        assert!(info.iter().any(|n| n == i), "{i} not in {info:?}");
+    }
 }
 
 /// A tmux server of the test's own (its own socket), running one command.
@@ -326,25 +338,22 @@ fn rand_suffix() -> u64 {
     h.finish() % 1_000_000
 }
 
-fn shell_cmd(sock: &Path) -> Vec<String> {
-    vec![
-        bin("qmp-shell").to_string(),
-        "-s".into(),
-        sock.to_str().unwrap().to_string(),
-    ]
+/// qmp-shell on `sock` in a tmux of its own, its history under `state`,
+/// once its prompt is up; `None` without tmux.
+fn shell_on(sock: &Path, state: &Path) -> Option<Tmux> {
+    let cmd = [bin("qmp-shell"), "-s", sock.to_str().unwrap()];
+    let t = Tmux::start(&cmd, &[("XDG_STATE_HOME", state.to_str().unwrap())])?;
+    t.wait_for("(QEMU)");
+    Some(t)
 }
 
 #[test]
 fn interactive_completes_commands_nested_keys_and_enum_values() {
     let Some(q) = Qemu::qsd(&[]) else { return };
     let state = tempfile::tempdir().unwrap();
-    let cmd = shell_cmd(q.sock());
-    let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
-    let env = [("XDG_STATE_HOME", state.path().to_str().unwrap())];
-    let Some(t) = Tmux::start(&cmd, &env) else {
+    let Some(t) = shell_on(q.sock(), state.path()) else {
         return;
     };
-    t.wait_for("(QEMU)");
     // A command name: one candidate, completed in place.
     t.keys(&["query-named-bl", "Tab"]);
     t.wait_for("(QEMU) query-named-block-nodes");
@@ -370,13 +379,9 @@ fn interactive_completes_commands_nested_keys_and_enum_values() {
 fn interactive_prints_events_while_a_line_is_typed() {
     let Some(q) = daemon(None) else { return };
     let state = tempfile::tempdir().unwrap();
-    let cmd = shell_cmd(q.sock());
-    let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
-    let env = [("XDG_STATE_HOME", state.path().to_str().unwrap())];
-    let Some(t) = Tmux::start(&cmd, &env) else {
+    let Some(t) = shell_on(q.sock(), state.path()) else {
         return;
     };
-    t.wait_for("(QEMU)");
     t.keys(&["query-ver"]);
     t.wait_for("(QEMU) query-ver");
     // A job started from the second monitor: its events reach every monitor.
@@ -404,14 +409,10 @@ fn interactive_prints_events_while_a_line_is_typed() {
 fn interactive_history_is_kept_across_runs() {
     let Some(q) = Qemu::qsd(&[]) else { return };
     let state = tempfile::tempdir().unwrap();
-    let cmd = shell_cmd(q.sock());
-    let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
-    let env = [("XDG_STATE_HOME", state.path().to_str().unwrap())];
     {
-        let Some(t) = Tmux::start(&cmd, &env) else {
+        let Some(t) = shell_on(q.sock(), state.path()) else {
             return;
         };
-        t.wait_for("(QEMU)");
         t.keys(&["query-version", "Enter"]);
         t.wait_for("\"qemu\": {");
         t.keys(&["C-c"]);
@@ -428,10 +429,9 @@ fn interactive_history_is_kept_across_runs() {
         }
     }
     // The monitor is free again once the first shell has gone.
-    let Some(t) = Tmux::start(&cmd, &env) else {
+    let Some(t) = shell_on(q.sock(), state.path()) else {
         return;
     };
-    t.wait_for("(QEMU)");
     t.keys(&["Up"]);
     t.wait_for("(QEMU) query-version");
     t.keys(&["C-d"]);

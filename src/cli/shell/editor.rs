@@ -274,7 +274,7 @@ pub fn script(mut session: Session, exit_on_error: bool) -> RunResult {
             }
         }
     }
-    if session.prompt() == "TRANS> " {
+    if session.in_transaction() {
         report(
             "qmp-shell",
             &format!("line {last}: the input ends inside transaction( ... ): close it with ')'"),

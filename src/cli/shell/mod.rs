@@ -74,9 +74,14 @@ impl Session {
         }
     }
 
+    /// Inside `transaction(` ... `)`.
+    pub fn in_transaction(&self) -> bool {
+        self.actions.is_some()
+    }
+
     /// The prompt for the next line.
     pub fn prompt(&self) -> &'static str {
-        match (self.shared.hmp, self.actions.is_some()) {
+        match (self.shared.hmp, self.in_transaction()) {
             (true, _) => "(HMP) ",
             (false, true) => "TRANS> ",
             (false, false) => "(QEMU) ",

@@ -109,44 +109,33 @@ impl Shared {
     /// HMP command names and `info` subcommands, from HMP's `help`.
     pub fn hmp_names(&self) -> &(Vec<String>, Vec<String>) {
         self.hmp_names.get_or_init(|| {
-            let names = |line: &str| -> Vec<String> {
-                let request = crate::hmp::request(line, None);
-                let text = self
-                    .quietly(|c| c.execute_request(&request))
-                    .unwrap_or_default();
-                let mut names: Vec<String> = text
-                    .as_str()
-                    .unwrap_or_default()
-                    .lines()
-                    .filter_map(|l| l.split_whitespace().next())
-                    .flat_map(|w| w.split('|').map(String::from).collect::<Vec<_>>())
-                    .filter(|w| w != "info")
-                    .collect();
-                names.sort();
-                names.dedup();
-                names
-            };
-            // "help info" lists "info NAME ...": the second word.
-            let info = {
-                let request = crate::hmp::request("help info", None);
-                let text = self
-                    .quietly(|c| c.execute_request(&request))
-                    .unwrap_or_default();
-                let mut v: Vec<String> = text
-                    .as_str()
-                    .unwrap_or_default()
-                    .lines()
-                    .filter_map(|l| l.split_whitespace().nth(1).map(String::from))
-                    .collect();
-                v.sort();
-                v.dedup();
-                v
-            };
-            let mut commands = names("help");
+            // "help" lists "name|alias args -- text"; "help info" lists
+            // "info name -- text": the word at `nth`.
+            let mut commands = self.hmp_words("help", 0);
+            commands.retain(|w| w != "info");
             commands.push("info".into());
             commands.sort();
-            (commands, info)
+            (commands, self.hmp_words("help info", 1))
         })
+    }
+
+    /// The `nth` word of each line HMP's `line` prints, split at `|`,
+    /// sorted, without repeats (empty when HMP fails).
+    fn hmp_words(&self, line: &str, nth: usize) -> Vec<String> {
+        let request = crate::hmp::request(line, None);
+        let text = self
+            .quietly(|c| c.execute_request(&request))
+            .unwrap_or_default();
+        let mut words: Vec<String> = text
+            .as_str()
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(nth))
+            .flat_map(|w| w.split('|').map(String::from).collect::<Vec<_>>())
+            .collect();
+        words.sort();
+        words.dedup();
+        words
     }
 }
 
