@@ -68,12 +68,6 @@ const MAX_DEPTH: usize = 64;
 /// serde_json keeps integers).
 const MAX_DIGITS: u8 = 18;
 
-impl Default for Minifier {
-    fn default() -> Self {
-        Minifier::new()
-    }
-}
-
 impl Minifier {
     pub(crate) fn new() -> Self {
         Minifier {
@@ -302,9 +296,13 @@ impl Minifier {
     /// the text), when the message is complete, in the subset, and exactly
     /// `len` bytes long after its leading whitespace (what the framing
     /// found); else `None`.
-    pub(crate) fn finish(self, len: usize) -> Option<(Vec<u8>, Vec<Member>)> {
-        (self.state == State::Done && self.fed - self.leading == len)
-            .then_some((self.out, self.members))
+    pub(crate) fn finish(&mut self, len: usize) -> Option<(Vec<u8>, Vec<Member>)> {
+        (self.state == State::Done && self.fed - self.leading == len).then(|| {
+            (
+                std::mem::take(&mut self.out),
+                std::mem::take(&mut self.members),
+            )
+        })
     }
 }
 

@@ -519,7 +519,7 @@ impl Decoder {
         use serde::Deserializer as _;
         let mut minifier = seed.takes_compact().then(crate::minify::Minifier::new);
         self.read_parsed_with(stream, deadline, minifier.as_mut(), |bytes, minified| {
-            if let Some(mut m) = minified.take()
+            if let Some(m) = minified
                 && let Some((text, members)) = {
                     m.feed_from(bytes);
                     m.finish(bytes.len())
@@ -546,13 +546,13 @@ impl Decoder {
 
     /// Reads until a message is complete and parses it with `parse`;
     /// `minifier` (if any) is fed the message's bytes as they arrive, and
-    /// handed to `parse` (which takes it) with the message.
+    /// handed to `parse` with the message.
     fn read_parsed_with<S: Stream, T>(
         &mut self,
         stream: &mut S,
         deadline: Instant,
         mut minifier: Option<&mut crate::minify::Minifier>,
-        parse: impl Fn(&[u8], &mut Option<crate::minify::Minifier>) -> Result<T, serde_json::Error>,
+        parse: impl Fn(&[u8], Option<&mut crate::minify::Minifier>) -> Result<T, serde_json::Error>,
     ) -> Result<T, ReadError> {
         loop {
             // Inside a message (the framing has seen its `{`, so `start` is
@@ -562,11 +562,7 @@ impl Decoder {
             {
                 m.feed_from(&self.buf[self.start..]);
             }
-            let mut taken = minifier.as_deref_mut().map(std::mem::take);
-            let parsed = self.next_parsed(|bytes| parse(bytes, &mut taken));
-            if let (Some(slot), Some(m)) = (minifier.as_deref_mut(), taken) {
-                *slot = m; // not complete yet: it goes on with the next bytes
-            }
+            let parsed = self.next_parsed(|bytes| parse(bytes, minifier.as_deref_mut()));
             if let Some(msg) = parsed.map_err(ReadError::Protocol)? {
                 return Ok(msg);
             }
