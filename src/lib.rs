@@ -64,6 +64,7 @@ pub mod pyfmt;
 pub mod qom;
 pub mod qomfs;
 pub mod schema;
+mod subset;
 mod transport;
 pub mod tree;
 pub mod wire;

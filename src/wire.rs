@@ -159,6 +159,14 @@ pub(crate) trait ReturnSeed {
     fn takes_compact(&self) -> bool {
         false
     }
+
+    /// Reads the value of `return` with the reader of the common case
+    /// ([`crate::subset`]); `None` gives up, and the whole message is then
+    /// parsed with [`ReturnSeed::read`]. Seeds that have no such reader
+    /// give up at once.
+    fn read_subset(&self, _reader: &mut crate::subset::Reader<'_>) -> Option<Self::Out> {
+        None
+    }
 }
 
 /// `return` transcoded straight to compact JSON text
@@ -237,6 +245,47 @@ fn seeded_from_compact<R: ReturnSeed>(
     Some(out)
 }
 
+/// Parses a whole message as `T`: as text when it is UTF-8 (one check of
+/// the message, where serde_json checks each string of a byte slice by
+/// itself), as bytes otherwise (for serde_json's error).
+fn parse_message<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::Error> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(bytes),
+    }
+}
+
+/// A message read by the reader of the common case, its `return` by the
+/// seed's [`ReturnSeed::read_subset`]; `None` when either gives up.
+fn seeded_from_subset<R: ReturnSeed>(seed: &R, text: &str) -> Option<SeededMessage<R::Out>> {
+    let mut r = crate::subset::Reader::new(text);
+    let mut out = SeededMessage {
+        members: Vec::new(),
+        ret: None,
+    };
+    r.object(|r, key| {
+        if key == "return" && out.ret.is_none() {
+            out.ret = Some((out.members.len(), seed.read_subset(r)?));
+        } else {
+            let value = serde_json::from_str(r.skip()?).ok()?;
+            out.members.push((key.to_owned(), value));
+        }
+        Some(())
+    })?;
+    r.at_end().then_some(out)
+}
+
+/// A message read by `de`, its `return` by `seed`.
+fn seeded<'de, R: serde_json::de::Read<'de>, S: ReturnSeed>(
+    mut de: serde_json::Deserializer<R>,
+    seed: &S,
+) -> Result<SeededMessage<S::Out>, serde_json::Error> {
+    use serde::Deserializer as _;
+    let msg = (&mut de).deserialize_map(Members(seed))?;
+    de.end()?;
+    Ok(msg)
+}
+
 struct Members<'a, R>(&'a R);
 
 impl<'de, R: ReturnSeed> serde::de::Visitor<'de> for Members<'_, R> {
@@ -289,6 +338,17 @@ const SKIPPED_KEPT: usize = 256;
 /// The guest agent's delimiter: it writes this byte before the reply to
 /// `guest-sync-delimited` (it is never valid in UTF-8 JSON text).
 pub const DELIMITER: u8 = 0xFF;
+
+/// The bytes that matter to the scanner inside a message, between strings.
+const STRUCTURAL: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'"' as usize] = true;
+    t[b'{' as usize] = true;
+    t[b'}' as usize] = true;
+    t[b'[' as usize] = true;
+    t[b']' as usize] = true;
+    t
+};
 
 impl Decoder {
     /// A decoder that rejects messages longer than `max` bytes.
@@ -354,7 +414,7 @@ impl Decoder {
     /// [`Error::Protocol`] when the bytes are not a stream of JSON objects,
     /// a message exceeds the cap, or is not valid JSON (or UTF-8).
     pub fn next_message(&mut self) -> Result<Option<Map<String, Value>>, Error> {
-        self.next_parsed(|bytes| serde_json::from_slice::<Map<String, Value>>(bytes))
+        self.next_parsed(parse_message::<Map<String, Value>>)
     }
 
     /// Takes the next complete message out of the buffer, parsed by `parse`.
@@ -421,49 +481,65 @@ impl Decoder {
                 return Ok(None);
             }
         }
-        while self.pos < self.buf.len() {
-            if self.in_string && !self.escaped {
-                // Skip the body of a string at once: only '"' and '\\' matter.
-                let rest = &self.buf[self.pos..];
-                match rest.iter().position(|&c| c == b'"' || c == b'\\') {
-                    Some(i) => self.pos += i,
-                    None => {
-                        self.pos = self.buf.len();
-                        break;
-                    }
-                }
-            }
-            let b = self.buf[self.pos];
-            self.pos += 1;
+        let buf = &self.buf[..];
+        let mut pos = self.pos;
+        while pos < buf.len() {
             if self.in_string {
                 if self.escaped {
                     self.escaped = false;
-                } else if b == b'\\' {
-                    self.escaped = true;
-                } else if b == b'"' {
+                    pos += 1;
+                    continue;
+                }
+                // The body of a string at once: only '"' and '\\' matter.
+                let Some(i) = crate::subset::quote_or_backslash(&buf[pos..]) else {
+                    pos = buf.len();
+                    break;
+                };
+                pos += i;
+                if buf[pos] == b'"' {
                     self.in_string = false;
+                } else {
+                    self.escaped = true;
+                }
+                pos += 1;
+                continue;
+            }
+            if self.depth > 0 {
+                // Between strings inside a message, only brackets and quotes
+                // matter: skip the rest (spaces, ':', ',', numbers, words).
+                while pos < buf.len() && !STRUCTURAL[buf[pos] as usize] {
+                    pos += 1;
+                }
+                let Some(&b) = buf.get(pos) else { break };
+                pos += 1;
+                match b {
+                    b'"' => self.in_string = true,
+                    b'{' | b'[' => self.depth += 1,
+                    _ => {
+                        self.depth -= 1;
+                        if self.depth == 0 {
+                            self.pos = pos;
+                            return Ok(Some(pos));
+                        }
+                    }
                 }
                 continue;
             }
+            let b = buf[pos];
+            pos += 1;
             match b {
-                b' ' | b'\t' | b'\r' | b'\n' if self.depth == 0 => self.start = self.pos,
-                b'{' | b'[' if self.depth > 0 || b == b'{' => self.depth += 1,
-                b'"' if self.depth > 0 => self.in_string = true,
-                b'}' | b']' if self.depth > 0 => {
-                    self.depth -= 1;
-                    if self.depth == 0 {
-                        return Ok(Some(self.pos));
-                    }
-                }
-                _ if self.depth == 0 => {
+                b' ' | b'\t' | b'\r' | b'\n' => self.start = pos,
+                b'{' => self.depth = 1,
+                _ => {
+                    self.pos = pos;
                     return Err(Error::Protocol {
                         expected: "a JSON object".into(),
-                        got: snippet(&self.buf[self.pos - 1..], 60),
+                        got: snippet(&buf[pos - 1..], 60),
                     });
                 }
-                _ => {}
             }
         }
+        self.pos = pos;
         Ok(None)
     }
 
@@ -505,7 +581,7 @@ impl Decoder {
         stream: &mut S,
         deadline: Instant,
     ) -> Result<Map<String, Value>, ReadError> {
-        self.read_parsed(stream, deadline, |bytes| serde_json::from_slice(bytes))
+        self.read_parsed(stream, deadline, parse_message)
     }
 
     /// Reads a message with its `return` read by `seed` (or, for a seed
@@ -516,7 +592,6 @@ impl Decoder {
         deadline: Instant,
         seed: &R,
     ) -> Result<SeededMessage<R::Out>, ReadError> {
-        use serde::Deserializer as _;
         let mut minifier = seed.takes_compact().then(crate::minify::Minifier::new);
         self.read_parsed_with(stream, deadline, minifier.as_mut(), |bytes, minified| {
             if let Some(m) = minified
@@ -528,10 +603,13 @@ impl Decoder {
             {
                 return Ok(msg);
             }
-            let mut de = serde_json::Deserializer::from_slice(bytes);
-            let msg = (&mut de).deserialize_map(Members(seed))?;
-            de.end()?;
-            Ok(msg)
+            match std::str::from_utf8(bytes) {
+                Ok(text) => match seeded_from_subset(seed, text) {
+                    Some(msg) => Ok(msg),
+                    None => seeded(serde_json::Deserializer::from_str(text), seed),
+                },
+                Err(_) => seeded(serde_json::Deserializer::from_slice(bytes), seed),
+            }
         })
     }
 
@@ -625,6 +703,18 @@ mod tests {
             json!({"QMP": {"a": "}\"{"}}),
             json!({"return": {}}),
             json!({"event": "X", "data": {"l": [1, {"b": "]"}]}}),
+        ];
+        for split in 0..=input.len() {
+            assert_eq!(decode_all(input, split).unwrap(), want, "split at {split}");
+        }
+    }
+
+    #[test]
+    fn long_strings_with_escapes_at_every_split_point() {
+        let input = b"{\"return\": [{\"name\": \"a long name \\\\ with \\\" quotes } ] {\", \"x\": \"\\\\\"}, \"12345678\\\"1234567\"]}\r\n{\"event\": \"E\"}";
+        let want = vec![
+            json!({"return": [{"name": "a long name \\ with \" quotes } ] {", "x": "\\"}, "12345678\"1234567"]}),
+            json!({"event": "E"}),
         ];
         for split in 0..=input.len() {
             assert_eq!(decode_all(input, split).unwrap(), want, "split at {split}");

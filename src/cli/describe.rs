@@ -61,6 +61,9 @@ pub fn describe(tool: &str, conn: &ConnectOpts, kind: Kind, name: &str, json: bo
         Kind::Command => describe::command(&schema, name),
         Kind::Event => describe::event(&schema, name),
     };
+    // The schema is some 10,000 allocations: left to the exit of this
+    // one-shot process rather than freed one by one.
+    std::mem::forget(schema);
     let Some(description) = found else {
         let (what, list) = match kind {
             Kind::Command => ("command", "qmp-exec --list"),

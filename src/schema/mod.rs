@@ -122,8 +122,9 @@ impl Schema {
     /// not hold together (an entry of no known form, a type named but not
     /// defined).
     pub fn fetch<S: Stream>(client: &mut Client<S>) -> Result<Schema> {
-        // The reply read into the entries' parts as it is parsed: no Value
-        // of the whole schema is built, and no text of it either.
+        // The reply read into the schema as it is parsed, entry by entry:
+        // no Value of the whole schema is built, no text of it, and no list
+        // of its entries either.
         let reply = client.request_seeded("query-qmp-schema", None, &parse::SchemaReturn, |r| {
             Ok(match r {
                 Ok(_) => Value::Array(Vec::new()),
@@ -131,7 +132,7 @@ impl Schema {
             })
         })?;
         match reply {
-            Ok(Ok(entries)) => Schema::build(entries),
+            Ok(Ok(built)) => built.and_then(Builder::finish),
             Ok(Err(other)) => Err(bad(format!("a return value that is not a list: {other}"))),
             Err(reply) => Err(reply
                 .into_result()
@@ -162,94 +163,11 @@ impl Schema {
     }
 
     fn build(entries: Vec<parse::Entry>) -> Result<Schema> {
-        let mut schema = Schema::default();
-        schema.types.reserve(entries.len());
+        let mut b = Builder::default();
         for e in entries {
-            let name = need(e.name, "a name", "an entry")?;
-            let meta = need(e.meta_type, "a meta-type", &name)?;
-            let ty = match meta.as_str() {
-                "command" => {
-                    let command = Command {
-                        arg_type: need(e.arg_type, "an arg-type", &name)?,
-                        ret_type: need(e.ret_type, "a ret-type", &name)?,
-                        allow_oob: e.allow_oob,
-                        features: e.features,
-                    };
-                    schema.commands.insert(name, command);
-                    continue;
-                }
-                "event" => {
-                    let data = need(e.arg_type, "an arg-type", &name)?;
-                    schema.events.insert(name, data);
-                    continue;
-                }
-                "builtin" => Type::Builtin(need(e.json_type, "a json-type", &name)?),
-                // Since QEMU 6.2 members carry the values (with features);
-                // "values" stays for older clients.
-                "enum" => Type::Enum(match (e.members, e.values) {
-                    (Some(m), _) => m.into_iter().filter_map(|p| p.name).collect(),
-                    (None, Some(v)) => v,
-                    (None, None) => return Err(bad(format!("enum '{name}' without values"))),
-                }),
-                "array" => Type::Array(need(e.element_type, "an element-type", &name)?),
-                "object" => {
-                    let Some(m) = e.members else {
-                        return Err(bad(format!("object '{name}' without members")));
-                    };
-                    let mut variants = Vec::new();
-                    for v in e.variants.unwrap_or_default() {
-                        variants.push((
-                            need(v.case, "a variant's case", &name)?,
-                            need(v.ty, "a variant's type", &name)?,
-                        ));
-                    }
-                    Type::Object(Object {
-                        members: members(m, &name)?,
-                        tag: e.tag,
-                        variants,
-                    })
-                }
-                "alternate" => Type::Alternate(
-                    e.members
-                        .ok_or_else(|| bad(format!("alternate '{name}' without members")))?
-                        .into_iter()
-                        .filter_map(|p| p.ty)
-                        .collect(),
-                ),
-                other => return Err(bad(format!("meta-type '{other}' of '{name}'"))),
-            };
-            schema.types.insert(name, ty);
+            b.add(e)?;
         }
-        schema.check()?;
-        Ok(schema)
-    }
-
-    /// Every type named anywhere is defined.
-    fn check(&self) -> Result<()> {
-        let named = self
-            .commands
-            .values()
-            .flat_map(|c| [&c.arg_type, &c.ret_type])
-            .chain(self.events.values())
-            .chain(self.types.values().flat_map(|t| -> Vec<&String> {
-                match t {
-                    Type::Builtin(_) | Type::Enum(_) => vec![],
-                    Type::Array(e) => vec![e],
-                    Type::Alternate(a) => a.iter().collect(),
-                    Type::Object(o) => o
-                        .members
-                        .iter()
-                        .map(|m| &m.ty)
-                        .chain(o.variants.iter().map(|(_, t)| t))
-                        .collect(),
-                }
-            }));
-        for name in named {
-            if !self.types.contains_key(name) {
-                return Err(bad(format!("type '{name}' is used but not defined")));
-            }
-        }
-        Ok(())
+        b.finish()
     }
 
     /// The command names, sorted.
@@ -360,6 +278,104 @@ impl Schema {
             tag,
             object.variants.iter().map(|(c, _)| c.as_str()).collect(),
         ))
+    }
+}
+
+/// A schema taken in entry by entry (as the reply is parsed), checked at
+/// the end.
+#[derive(Default)]
+struct Builder(Schema);
+
+impl Builder {
+    /// Takes in one entry of `query-qmp-schema`.
+    fn add(&mut self, e: parse::Entry) -> Result<()> {
+        let schema = &mut self.0;
+        let name = need(e.name, "a name", "an entry")?;
+        let meta = need(e.meta_type, "a meta-type", &name)?;
+        let ty = match meta.as_str() {
+            "command" => {
+                let command = Command {
+                    arg_type: need(e.arg_type, "an arg-type", &name)?,
+                    ret_type: need(e.ret_type, "a ret-type", &name)?,
+                    allow_oob: e.allow_oob,
+                    features: e.features,
+                };
+                schema.commands.insert(name, command);
+                return Ok(());
+            }
+            "event" => {
+                let data = need(e.arg_type, "an arg-type", &name)?;
+                schema.events.insert(name, data);
+                return Ok(());
+            }
+            "builtin" => Type::Builtin(need(e.json_type, "a json-type", &name)?),
+            // Since QEMU 6.2 members carry the values (with features);
+            // "values" stays for older clients.
+            "enum" => Type::Enum(match (e.members, e.values) {
+                (Some(m), _) => m.into_iter().filter_map(|p| p.name).collect(),
+                (None, Some(v)) => v,
+                (None, None) => return Err(bad(format!("enum '{name}' without values"))),
+            }),
+            "array" => Type::Array(need(e.element_type, "an element-type", &name)?),
+            "object" => {
+                let Some(m) = e.members else {
+                    return Err(bad(format!("object '{name}' without members")));
+                };
+                let mut variants = Vec::new();
+                for v in e.variants.unwrap_or_default() {
+                    variants.push((
+                        need(v.case, "a variant's case", &name)?,
+                        need(v.ty, "a variant's type", &name)?,
+                    ));
+                }
+                Type::Object(Object {
+                    members: members(m, &name)?,
+                    tag: e.tag,
+                    variants,
+                })
+            }
+            "alternate" => Type::Alternate(
+                e.members
+                    .ok_or_else(|| bad(format!("alternate '{name}' without members")))?
+                    .into_iter()
+                    .filter_map(|p| p.ty)
+                    .collect(),
+            ),
+            other => return Err(bad(format!("meta-type '{other}' of '{name}'"))),
+        };
+        schema.types.insert(name, ty);
+        Ok(())
+    }
+
+    /// The schema, once every type named anywhere is defined.
+    fn finish(self) -> Result<Schema> {
+        let schema = self.0;
+        let defined = |name: &String| -> Result<()> {
+            if schema.types.contains_key(name) {
+                Ok(())
+            } else {
+                Err(bad(format!("type '{name}' is used but not defined")))
+            }
+        };
+        for c in schema.commands.values() {
+            defined(&c.arg_type)?;
+            defined(&c.ret_type)?;
+        }
+        for data in schema.events.values() {
+            defined(data)?;
+        }
+        for t in schema.types.values() {
+            match t {
+                Type::Builtin(_) | Type::Enum(_) => {}
+                Type::Array(e) => defined(e)?,
+                Type::Alternate(a) => a.iter().try_for_each(defined)?,
+                Type::Object(o) => {
+                    o.members.iter().try_for_each(|m| defined(&m.ty))?;
+                    o.variants.iter().try_for_each(|(_, t)| defined(t))?;
+                }
+            }
+        }
+        Ok(schema)
     }
 }
 

@@ -7,7 +7,11 @@ use crate::items::{Item, build_arguments};
 /// A small schema in introspection's own form: a union with a tag, an
 /// alternate of an object and a string, enums, lists, a recursive type.
 fn schema() -> Schema {
-    Schema::from_value(&json!([
+    Schema::from_value(&schema_value()).unwrap()
+}
+
+fn schema_value() -> Value {
+    json!([
         {"name": "str", "meta-type": "builtin", "json-type": "string"},
         {"name": "int", "meta-type": "builtin", "json-type": "int"},
         {"name": "bool", "meta-type": "builtin", "json-type": "boolean"},
@@ -40,8 +44,77 @@ fn schema() -> Schema {
         {"name": "9", "meta-type": "object",
          "members": [{"name": "n", "type": "number"}, {"name": "v", "type": "any"},
                      {"name": "alt", "type": "6"}, {"name": "son", "type": "7"}]}
-    ]))
-    .unwrap()
+    ])
+}
+
+/// The schema as the reader of the common case reads `text` (as the
+/// return value of a reply); `None` where it gives up.
+fn by_subset(text: &str) -> Option<Result<Schema>> {
+    use crate::wire::ReturnSeed;
+    let mut r = crate::subset::Reader::new(text);
+    let built = parse::SchemaReturn.read_subset(&mut r)?;
+    if !r.at_end() {
+        return None;
+    }
+    Some(match built {
+        Ok(b) => b.and_then(Builder::finish),
+        Err(_) => unreachable!("the subset reader takes lists only"),
+    })
+}
+
+#[test]
+fn the_subset_reader_reads_what_serde_reads() {
+    // QEMU's spacing, and none.
+    let spaced = schema_value()
+        .to_string()
+        .replace(",", ", ")
+        .replace(":", ": ");
+    for text in [schema_value().to_string(), spaced.clone()] {
+        let got = by_subset(&text).expect("taken").unwrap();
+        assert_eq!(got, Schema::from_json(&text).unwrap());
+        assert_eq!(got, schema());
+    }
+    // Every byte of it dropped, or changed to a few others: what the
+    // reader takes, serde_json takes the same way (or refuses too).
+    let bytes = spaced.as_bytes();
+    let mut taken = 0;
+    for at in 0..bytes.len() {
+        for with in [
+            None,
+            Some(b'"'),
+            Some(b'\\'),
+            Some(b'1'),
+            Some(b'}'),
+            Some(b' '),
+        ] {
+            let mut v = bytes.to_vec();
+            match with {
+                None => drop(v.remove(at)),
+                Some(b) => v[at] = b,
+            }
+            let Ok(text) = String::from_utf8(v) else {
+                continue;
+            };
+            let Some(got) = by_subset(&text) else {
+                continue;
+            };
+            taken += 1;
+            match (got, Schema::from_json(&text)) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "{text}"),
+                (Err(_), Err(_)) => {}
+                (a, b) => panic!("subset {a:?}, serde {b:?}: {text}"),
+            }
+        }
+    }
+    assert!(taken > bytes.len(), "only {taken} variants taken");
+    // Escapes and numbers are left to serde_json.
+    assert!(
+        by_subset(r#"[{"name": "a\u0062", "meta-type": "builtin", "json-type": "int"}]"#).is_none()
+    );
+    assert!(
+        by_subset(r#"[{"name": "a", "x": 1.5, "meta-type": "builtin", "json-type": "int"}]"#)
+            .is_none()
+    );
 }
 
 fn p(s: &str) -> Vec<String> {
