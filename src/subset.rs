@@ -23,6 +23,11 @@ impl<'a> Reader<'a> {
         Reader { text, pos: 0 }
     }
 
+    /// Where it is in the text.
+    pub(crate) fn pos(&self) -> usize {
+        self.pos
+    }
+
     fn bytes(&self) -> &'a [u8] {
         self.text.as_bytes()
     }
@@ -50,6 +55,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Whether only whitespace is left.
+    #[cfg(test)]
     pub(crate) fn at_end(&mut self) -> bool {
         self.ws();
         self.pos == self.text.len()

@@ -15,6 +15,10 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, snippet};
 
+/// A reader of whole messages: the first message of the text, and where
+/// it ends; `None` when it gives up ([`Decoder::take_whole`]).
+type Whole<'a, T> = &'a dyn Fn(&str) -> Option<(T, usize)>;
+
 /// The default cap on one message: 64 MiB (`query-qmp-schema` is ~200 KB).
 pub const DEFAULT_MAX_MESSAGE: usize = 64 << 20;
 
@@ -167,6 +171,12 @@ pub(crate) trait ReturnSeed {
     fn read_subset(&self, _reader: &mut crate::subset::Reader<'_>) -> Option<Self::Out> {
         None
     }
+
+    /// Whether [`ReturnSeed::read_subset`] reads anything (then messages
+    /// are tried whole before they are scanned).
+    fn reads_subset(&self) -> bool {
+        false
+    }
 }
 
 /// `return` transcoded straight to compact JSON text
@@ -255,9 +265,13 @@ fn parse_message<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, serd
     }
 }
 
-/// A message read by the reader of the common case, its `return` by the
-/// seed's [`ReturnSeed::read_subset`]; `None` when either gives up.
-fn seeded_from_subset<R: ReturnSeed>(seed: &R, text: &str) -> Option<SeededMessage<R::Out>> {
+/// The first message of `text` read by the reader of the common case, its
+/// `return` by the seed's [`ReturnSeed::read_subset`], and where it ends;
+/// `None` when either gives up.
+fn seeded_from_subset<R: ReturnSeed>(
+    seed: &R,
+    text: &str,
+) -> Option<(SeededMessage<R::Out>, usize)> {
     let mut r = crate::subset::Reader::new(text);
     let mut out = SeededMessage {
         members: Vec::new(),
@@ -272,7 +286,7 @@ fn seeded_from_subset<R: ReturnSeed>(seed: &R, text: &str) -> Option<SeededMessa
         }
         Some(())
     })?;
-    r.at_end().then_some(out)
+    Some((out, r.pos()))
 }
 
 /// A message read by `de`, its `return` by `seed`.
@@ -328,6 +342,9 @@ pub struct Decoder {
     /// The first bytes discarded while skipping, for saying what the peer
     /// sent instead (a QMP greeting, text); at most [`SKIPPED_KEPT`].
     skipped: Vec<u8>,
+    /// What was pending when a message was last tried whole and not taken
+    /// ([`Decoder::take_whole`]); 0 when it was not.
+    tried: usize,
     /// Receives each message as it is taken.
     pub(crate) trace: Option<Tracer>,
 }
@@ -363,6 +380,7 @@ impl Decoder {
             max,
             skipping: false,
             skipped: Vec::new(),
+            tried: 0,
             trace: None,
         }
     }
@@ -439,6 +457,7 @@ impl Decoder {
             t.trace(Direction::Received, bytes);
         }
         let parsed = parse(bytes);
+        self.tried = 0;
         let result = parsed.map_err(|e| Error::Protocol {
             expected: format!("a JSON object ({e})"),
             got: snippet(bytes, 60),
@@ -451,6 +470,49 @@ impl Decoder {
             self.pos = 0;
         }
         result.map(Some)
+    }
+
+    /// Takes the next message whole with `whole` (which reads a message
+    /// from the start of the text and says where it ends, or gives up),
+    /// without scanning it first, when the bytes pending end the way QEMU
+    /// ends a message (a `}`, then CRLF). Tried again only once what is
+    /// pending has doubled: a message never taken so costs at most twice
+    /// its length more than scanning it.
+    fn take_whole<T>(&mut self, whole: Whole<'_, T>) -> Result<Option<T>, Error> {
+        let pending = &self.buf[self.start..];
+        let body = pending.strip_suffix(b"\n").unwrap_or(&[]);
+        let body = body.strip_suffix(b"\r").unwrap_or(body);
+        if self.skipping || body.last() != Some(&b'}') || pending.len() < 2 * self.tried {
+            return Ok(None);
+        }
+        let lead = pending
+            .iter()
+            .take_while(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+            .count();
+        let taken = std::str::from_utf8(&pending[lead..]).ok().and_then(whole);
+        let Some((msg, len)) = taken else {
+            self.tried = pending.len();
+            return Ok(None);
+        };
+        if len > self.max {
+            return Err(self.too_big(format!("{len} bytes")));
+        }
+        let (start, end) = (self.start + lead, self.start + lead + len);
+        if let Some(t) = &self.trace {
+            t.trace(Direction::Received, &self.buf[start..end]);
+        }
+        self.start = end;
+        self.pos = end;
+        self.depth = 0;
+        self.in_string = false;
+        self.escaped = false;
+        self.tried = 0;
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+            self.pos = 0;
+        }
+        Ok(Some(msg))
     }
 
     fn too_big(&self, got: String) -> Error {
@@ -593,24 +655,31 @@ impl Decoder {
         seed: &R,
     ) -> Result<SeededMessage<R::Out>, ReadError> {
         let mut minifier = seed.takes_compact().then(crate::minify::Minifier::new);
-        self.read_parsed_with(stream, deadline, minifier.as_mut(), |bytes, minified| {
-            if let Some(m) = minified
-                && let Some((text, members)) = {
-                    m.feed_from(bytes);
-                    m.finish(bytes.len())
+        let whole = |text: &str| seeded_from_subset(seed, text);
+        let whole = seed
+            .reads_subset()
+            .then_some(&whole as &dyn Fn(&str) -> Option<_>);
+        self.read_parsed_with(
+            stream,
+            deadline,
+            minifier.as_mut(),
+            whole,
+            |bytes, minified| {
+                if let Some(m) = minified
+                    && let Some((text, members)) = {
+                        m.feed_from(bytes);
+                        m.finish(bytes.len())
+                    }
+                    && let Some(msg) = seeded_from_compact(seed, &text, members)
+                {
+                    return Ok(msg);
                 }
-                && let Some(msg) = seeded_from_compact(seed, &text, members)
-            {
-                return Ok(msg);
-            }
-            match std::str::from_utf8(bytes) {
-                Ok(text) => match seeded_from_subset(seed, text) {
-                    Some(msg) => Ok(msg),
-                    None => seeded(serde_json::Deserializer::from_str(text), seed),
-                },
-                Err(_) => seeded(serde_json::Deserializer::from_slice(bytes), seed),
-            }
-        })
+                match std::str::from_utf8(bytes) {
+                    Ok(text) => seeded(serde_json::Deserializer::from_str(text), seed),
+                    Err(_) => seeded(serde_json::Deserializer::from_slice(bytes), seed),
+                }
+            },
+        )
     }
 
     fn read_parsed<S: Stream, T>(
@@ -619,34 +688,62 @@ impl Decoder {
         deadline: Instant,
         parse: impl Fn(&[u8]) -> Result<T, serde_json::Error>,
     ) -> Result<T, ReadError> {
-        self.read_parsed_with(stream, deadline, None, |bytes, _| parse(bytes))
+        self.read_parsed_with(stream, deadline, None, None, |bytes, _| parse(bytes))
     }
 
     /// Reads until a message is complete and parses it with `parse`;
     /// `minifier` (if any) is fed the message's bytes as they arrive, and
-    /// handed to `parse` with the message.
+    /// handed to `parse` with the message. With `whole` (a reader of whole
+    /// messages, [`Decoder::take_whole`]), what a read that filled its
+    /// buffer brought is looked at only once nothing more is waiting: a
+    /// large reply that ends as QEMU ends its messages is then taken whole
+    /// without being scanned first.
     fn read_parsed_with<S: Stream, T>(
         &mut self,
         stream: &mut S,
         deadline: Instant,
         mut minifier: Option<&mut crate::minify::Minifier>,
+        whole: Option<Whole<'_, T>>,
         parse: impl Fn(&[u8], Option<&mut crate::minify::Minifier>) -> Result<T, serde_json::Error>,
     ) -> Result<T, ReadError> {
+        // The last read filled its buffer (and the cap is not reached): more
+        // is waiting, and is read (without waiting) before anything is
+        // looked at.
+        let mut more = false;
         loop {
-            // Inside a message (the framing has seen its `{`, so `start` is
-            // fixed there until it ends), the minifier takes what came.
-            if self.depth > 0
-                && let Some(m) = minifier.as_deref_mut()
-            {
-                m.feed_from(&self.buf[self.start..]);
-            }
-            let parsed = self.next_parsed(|bytes| parse(bytes, minifier.as_deref_mut()));
-            if let Some(msg) = parsed.map_err(ReadError::Protocol)? {
-                return Ok(msg);
+            if !more {
+                if let Some(whole) = whole
+                    && let Some(msg) = self.take_whole(whole).map_err(ReadError::Protocol)?
+                {
+                    return Ok(msg);
+                }
+                // Inside a message (the framing has seen its `{`, so `start`
+                // is fixed there until it ends), the minifier takes what came.
+                if self.depth > 0
+                    && let Some(m) = minifier.as_deref_mut()
+                {
+                    m.feed_from(&self.buf[self.start..]);
+                }
+                let parsed = self.next_parsed(|bytes| parse(bytes, minifier.as_deref_mut()));
+                if let Some(msg) = parsed.map_err(ReadError::Protocol)? {
+                    return Ok(msg);
+                }
             }
             let partial = self.pending() > 0;
-            let left = remaining(deadline).ok_or(ReadError::Timeout { partial })?;
-            stream.set_read_timeout(Some(left)).map_err(ReadError::Io)?;
+            let Some(left) = remaining(deadline) else {
+                if more {
+                    // What came is looked at before the time is up.
+                    more = false;
+                    continue;
+                }
+                return Err(ReadError::Timeout { partial });
+            };
+            let wait = if more {
+                std::time::Duration::from_micros(1)
+            } else {
+                left
+            };
+            stream.set_read_timeout(Some(wait)).map_err(ReadError::Io)?;
             if self.start > 0 {
                 self.buf.drain(..self.start);
                 self.pos -= self.start;
@@ -664,12 +761,16 @@ impl Decoder {
             let got = stream.read(&mut self.buf[len..]);
             self.buf.truncate(len + *got.as_ref().unwrap_or(&0));
             match got {
+                // What came before the end is looked at first.
+                Ok(0) if more => more = false,
                 Ok(0) => return Err(ReadError::Closed(self.pending())),
-                Ok(_) => {}
+                Ok(n) => more = whole.is_some() && n == READ_CHUNK && self.pending() <= self.max,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) && more => more = false,
                 Err(e) if is_timeout(&e) => return Err(ReadError::Timeout { partial }),
                 // A peer that closes with our request unread resets the
                 // connection: it closed, as far as the user is concerned.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset && more => more = false,
                 Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
                     return Err(ReadError::Closed(self.pending()));
                 }
@@ -719,6 +820,190 @@ mod tests {
         for split in 0..=input.len() {
             assert_eq!(decode_all(input, split).unwrap(), want, "split at {split}");
         }
+    }
+
+    /// A peer that hands out its chunks one per read (a read takes at most
+    /// what the buffer holds), then would block, or is closed.
+    struct Chunks {
+        chunks: std::collections::VecDeque<Vec<u8>>,
+        closed: bool,
+    }
+
+    impl Chunks {
+        fn new(chunks: Vec<Vec<u8>>, closed: bool) -> Self {
+            Chunks {
+                chunks: chunks.into_iter().filter(|c| !c.is_empty()).collect(),
+                closed,
+            }
+        }
+    }
+
+    impl Read for Chunks {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let Some(chunk) = self.chunks.front_mut() else {
+                return if self.closed {
+                    Ok(0)
+                } else {
+                    Err(io::ErrorKind::WouldBlock.into())
+                };
+            };
+            let n = chunk.len().min(buf.len());
+            buf[..n].copy_from_slice(&chunk[..n]);
+            chunk.drain(..n);
+            if chunk.is_empty() {
+                self.chunks.pop_front();
+            }
+            Ok(n)
+        }
+    }
+
+    impl io::Write for Chunks {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Stream for Chunks {
+        fn set_read_timeout(&mut self, _: Option<std::time::Duration>) -> io::Result<()> {
+            Ok(())
+        }
+        fn set_write_timeout(&mut self, _: Option<std::time::Duration>) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A seed reading `return` as a list of strings, by serde_json or by
+    /// the subset reader (counting what that took).
+    #[derive(Default)]
+    struct Strings {
+        taken: std::cell::Cell<usize>,
+        tried: std::cell::Cell<usize>,
+    }
+
+    impl ReturnSeed for Strings {
+        type Out = Vec<String>;
+        fn read<'de, A: serde::de::MapAccess<'de>>(
+            &self,
+            map: &mut A,
+        ) -> Result<Self::Out, A::Error> {
+            map.next_value()
+        }
+        fn reads_subset(&self) -> bool {
+            true
+        }
+        fn read_subset(&self, r: &mut crate::subset::Reader<'_>) -> Option<Self::Out> {
+            self.tried.set(self.tried.get() + 1);
+            let got = r.strings()?;
+            self.taken.set(self.taken.get() + 1);
+            Some(got)
+        }
+    }
+
+    /// The messages read from `chunks` with the seed: each `return`, or the
+    /// message without one; then how the reading ended.
+    fn seeded_reads(seed: &Strings, chunks: Vec<Vec<u8>>, closed: bool) -> (Vec<Value>, String) {
+        let mut d = Decoder::new(1 << 24);
+        let mut peer = Chunks::new(chunks, closed);
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        let mut out = Vec::new();
+        loop {
+            match d.read_seeded_message(&mut peer, deadline, seed) {
+                Ok(m) => out.push(match m.ret {
+                    Some((_, strings)) => json!(strings),
+                    None => Value::Object(m.members.into_iter().collect()),
+                }),
+                Err(ReadError::Timeout { partial }) => return (out, format!("timeout {partial}")),
+                Err(ReadError::Closed(n)) => return (out, format!("closed {n}")),
+                Err(ReadError::Protocol(e)) => return (out, format!("protocol {e}")),
+                Err(ReadError::Io(e)) => return (out, format!("io {e}")),
+            }
+        }
+    }
+
+    fn reply(n: usize) -> (Vec<u8>, Value) {
+        let names: Vec<String> = (0..n).map(|i| format!("name-{i}")).collect();
+        let text = format!("{{\"return\": {}}}\r\n", json!(names)).replace("\",\"", "\", \"");
+        (text.into_bytes(), json!(names))
+    }
+
+    #[test]
+    fn a_large_reply_is_taken_whole_after_full_reads() {
+        let (text, want) = reply(20_000);
+        assert!(text.len() > 3 * READ_CHUNK);
+        let event = b"{\"event\": \"E\"}\r\n".to_vec();
+        // In chunks of what a read takes, the last with an event after it.
+        let mut chunks: Vec<Vec<u8>> = text.chunks(READ_CHUNK).map(<[u8]>::to_vec).collect();
+        chunks.last_mut().unwrap().extend_from_slice(&event);
+        let seed = Strings::default();
+        let (got, end) = seeded_reads(&seed, chunks, false);
+        assert_eq!(got, vec![want.clone(), json!({"event": "E"})]);
+        assert_eq!(end, "timeout false");
+        assert_eq!(
+            seed.taken.get(),
+            1,
+            "the reply's return read by the subset reader"
+        );
+        // Ending exactly where a read does, then the peer waits or closes.
+        for closed in [false, true] {
+            let mut text = text.clone();
+            text.truncate(text.len() - 3);
+            let pad = READ_CHUNK - (text.len() + 3) % READ_CHUNK;
+            text.extend(std::iter::repeat_n(b' ', pad));
+            text.extend_from_slice(b"}\r\n");
+            assert_eq!(text.len() % READ_CHUNK, 0);
+            let chunks = text.chunks(READ_CHUNK).map(<[u8]>::to_vec).collect();
+            let (got, end) = seeded_reads(&Strings::default(), chunks, closed);
+            assert_eq!(got, vec![want.clone()]);
+            assert_eq!(end, if closed { "closed 0" } else { "timeout false" });
+        }
+    }
+
+    #[test]
+    fn seeded_reads_agree_with_the_scanner_however_the_bytes_come() {
+        let (text, want) = reply(3);
+        let pretty = serde_json::to_string_pretty(&json!({"return": want})).unwrap() + "\r\n";
+        let escaped = b"{\"return\": [\"a\\\"}\\n\"]}\r\n".to_vec();
+        let both = [b"{\"event\": \"E\"}\r\n".as_slice(), &text].concat();
+        let cases: Vec<(Vec<u8>, Vec<Value>)> = vec![
+            (text.clone(), vec![want.clone()]),
+            (pretty.into_bytes(), vec![want.clone()]),
+            (escaped, vec![json!(["a\"}\n"])]),
+            (both, vec![json!({"event": "E"}), want.clone()]),
+            (text[..text.len() - 2].to_vec(), vec![want.clone()]),
+        ];
+        for (text, want) in cases {
+            for split in 0..=text.len() {
+                let chunks = vec![text[..split].to_vec(), text[split..].to_vec()];
+                let (got, end) = seeded_reads(&Strings::default(), chunks, false);
+                assert_eq!(
+                    got,
+                    want,
+                    "split at {split}: {}",
+                    String::from_utf8_lossy(&text)
+                );
+                assert_eq!(end, "timeout false");
+            }
+            // One byte per read: whole messages are tried a few times only.
+            let seed = Strings::default();
+            let chunks = text.iter().map(|&b| vec![b]).collect();
+            assert_eq!(seeded_reads(&seed, chunks, true).0, want);
+            assert!(
+                seed.tried.get() <= 2 * want.len() + 10,
+                "{} tries",
+                seed.tried.get()
+            );
+        }
+        // What is not JSON is refused as the scanner refuses it.
+        let (got, end) = seeded_reads(
+            &Strings::default(),
+            vec![b"{\"return\": [1 2]}\r\n".to_vec()],
+            false,
+        );
+        assert!(got.is_empty());
+        assert!(end.starts_with("protocol"), "{end}");
     }
 
     #[test]

@@ -225,6 +225,10 @@ impl crate::wire::ReturnSeed for SchemaReturn {
     /// The entries read as the serde visitors above read them, from the
     /// common case of the text (QEMU's: no escapes, no numbers), at a
     /// third of the cost; anything else is left to them.
+    fn reads_subset(&self) -> bool {
+        true
+    }
+
     fn read_subset(&self, r: &mut Reader<'_>) -> Option<Built> {
         let mut built = super::Builder::default();
         let mut failed = None;
