@@ -32,13 +32,19 @@ impl<'a> Reader<'a> {
         self.text.as_bytes()
     }
 
+    #[inline]
     fn ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.bytes().get(self.pos) {
+        // Whitespace is below '!': most bytes leave at the first test.
+        while let Some(&b) = self.bytes().get(self.pos)
+            && b <= b' '
+            && matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+        {
             self.pos += 1;
         }
     }
 
     /// Takes `byte` (after any whitespace) if it comes next.
+    #[inline]
     pub(crate) fn eat(&mut self, byte: u8) -> bool {
         self.ws();
         if self.bytes().get(self.pos) == Some(&byte) {
@@ -62,6 +68,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A string without escapes or control characters.
+    #[inline]
     pub(crate) fn str(&mut self) -> Option<&'a str> {
         if !self.eat(b'"') {
             return None;
@@ -229,6 +236,7 @@ pub(crate) fn quote_or_backslash(s: &[u8]) -> Option<usize> {
 }
 
 /// Where a string's body ends: the first '"', '\\' or control character.
+#[inline]
 fn string_end(s: &[u8]) -> Option<usize> {
     find(
         s,

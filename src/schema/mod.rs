@@ -25,6 +25,7 @@ use serde_json::{Map, Value};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::wire::Stream;
+use parse::Meta;
 
 /// One resolved `query-qmp-schema`: commands, events and the types they use.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -96,7 +97,7 @@ fn bad(what: impl Into<String>) -> Error {
     }
 }
 
-fn need(value: Option<String>, what: &str, name: &str) -> Result<String> {
+fn need<T>(value: Option<T>, what: &str, name: &str) -> Result<T> {
     value.ok_or_else(|| bad(format!("'{name}' without {what}")))
 }
 
@@ -292,8 +293,8 @@ impl Builder {
         let schema = &mut self.0;
         let name = need(e.name, "a name", "an entry")?;
         let meta = need(e.meta_type, "a meta-type", &name)?;
-        let ty = match meta.as_str() {
-            "command" => {
+        let ty = match meta {
+            Meta::Command => {
                 let command = Command {
                     arg_type: need(e.arg_type, "an arg-type", &name)?,
                     ret_type: need(e.ret_type, "a ret-type", &name)?,
@@ -303,21 +304,21 @@ impl Builder {
                 schema.commands.insert(name, command);
                 return Ok(());
             }
-            "event" => {
+            Meta::Event => {
                 let data = need(e.arg_type, "an arg-type", &name)?;
                 schema.events.insert(name, data);
                 return Ok(());
             }
-            "builtin" => Type::Builtin(need(e.json_type, "a json-type", &name)?),
+            Meta::Builtin => Type::Builtin(need(e.json_type, "a json-type", &name)?),
             // Since QEMU 6.2 members carry the values (with features);
             // "values" stays for older clients.
-            "enum" => Type::Enum(match (e.members, e.values) {
+            Meta::Enum => Type::Enum(match (e.members, e.values) {
                 (Some(m), _) => m.into_iter().filter_map(|p| p.name).collect(),
                 (None, Some(v)) => v,
                 (None, None) => return Err(bad(format!("enum '{name}' without values"))),
             }),
-            "array" => Type::Array(need(e.element_type, "an element-type", &name)?),
-            "object" => {
+            Meta::Array => Type::Array(need(e.element_type, "an element-type", &name)?),
+            Meta::Object => {
                 let Some(m) = e.members else {
                     return Err(bad(format!("object '{name}' without members")));
                 };
@@ -334,14 +335,14 @@ impl Builder {
                     variants,
                 })
             }
-            "alternate" => Type::Alternate(
+            Meta::Alternate => Type::Alternate(
                 e.members
                     .ok_or_else(|| bad(format!("alternate '{name}' without members")))?
                     .into_iter()
                     .filter_map(|p| p.ty)
                     .collect(),
             ),
-            other => return Err(bad(format!("meta-type '{other}' of '{name}'"))),
+            Meta::Other(other) => return Err(bad(format!("meta-type '{other}' of '{name}'"))),
         };
         schema.types.insert(name, ty);
         Ok(())

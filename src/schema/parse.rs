@@ -14,7 +14,7 @@ use crate::subset::Reader;
 #[derive(Debug, Default)]
 pub(super) struct Entry {
     pub name: Option<String>,
-    pub meta_type: Option<String>,
+    pub meta_type: Option<Meta>,
     pub json_type: Option<String>,
     pub members: Option<Vec<Part>>,
     pub values: Option<Vec<String>>,
@@ -25,6 +25,35 @@ pub(super) struct Entry {
     pub ret_type: Option<String>,
     pub allow_oob: bool,
     pub features: Vec<String>,
+}
+
+/// An entry's meta-type.
+#[derive(Debug)]
+pub(super) enum Meta {
+    Command,
+    Event,
+    Builtin,
+    Enum,
+    Array,
+    Object,
+    Alternate,
+    /// One this reader does not know.
+    Other(String),
+}
+
+impl From<&str> for Meta {
+    fn from(s: &str) -> Meta {
+        match s {
+            "command" => Meta::Command,
+            "event" => Meta::Event,
+            "builtin" => Meta::Builtin,
+            "enum" => Meta::Enum,
+            "array" => Meta::Array,
+            "object" => Meta::Object,
+            "alternate" => Meta::Alternate,
+            other => Meta::Other(other.to_owned()),
+        }
+    }
 }
 
 /// A member, enum member, alternate branch or variant: `{"name", "type",
@@ -166,7 +195,7 @@ impl FromMap for Entry {
         while let Some(key) = m.next_key::<Key>()? {
             match key {
                 Key::Name => e.name = Some(m.next_value()?),
-                Key::MetaType => e.meta_type = Some(m.next_value()?),
+                Key::MetaType => e.meta_type = Some(Meta::from(m.next_value::<String>()?.as_str())),
                 Key::JsonType => e.json_type = Some(m.next_value()?),
                 Key::Members => e.members = Some(parts(&mut m)?),
                 Key::Values => e.values = Some(m.next_value()?),
@@ -257,9 +286,15 @@ fn entry(r: &mut Reader<'_>) -> Option<Entry> {
         let string = |r: &mut Reader<'_>| r.str().map(|s| Some(s.to_owned()));
         match key {
             "name" => e.name = string(r)?,
-            "meta-type" => e.meta_type = string(r)?,
+            "meta-type" => e.meta_type = Some(Meta::from(r.str()?)),
             "json-type" => e.json_type = string(r)?,
             "members" => e.members = Some(parts_of(r)?),
+            // Since QEMU 6.2 an enum's members come first and carry the
+            // same names: the values are then only checked.
+            "values" if e.members.is_some() => {
+                r.list(|r| r.str().map(drop))?;
+                e.values = Some(Vec::new());
+            }
             "values" => e.values = Some(r.strings()?),
             "element-type" => e.element_type = string(r)?,
             "tag" => e.tag = string(r)?,
