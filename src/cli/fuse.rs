@@ -167,9 +167,26 @@ impl Filesystem for Glue {
         let write = mode != libc::O_RDONLY;
         let truncate = flags.0 & libc::O_TRUNC != 0;
         match self.fs.open(ino.0, read, write, truncate) {
-            // Direct I/O: reads go to the value read at open, whatever size
-            // the kernel cached from an earlier stat.
-            Ok(fh) => reply.opened(FileHandle(fh), FopenFlags::FOPEN_DIRECT_IO),
+            Ok(o) => {
+                // Through the page cache when the size the kernel holds is
+                // the value's: the read that finds the end then needs no
+                // request. Otherwise direct I/O: reads go to the value
+                // read at open, whatever size the kernel cached from an
+                // earlier stat. No FOPEN_KEEP_CACHE: the kernel drops the
+                // cached pages at each open, so they are this open's value.
+                let mut flags = if o.page_cache {
+                    FopenFlags::empty()
+                } else {
+                    FopenFlags::FOPEN_DIRECT_IO
+                };
+                // A read-only close sets nothing: no FLUSH. A write's must
+                // come, for the property is set there and its errno is
+                // close(2)'s.
+                if !write {
+                    flags |= FopenFlags::FOPEN_NOFLUSH;
+                }
+                reply.opened(FileHandle(o.fh), flags)
+            }
             Err(e) => reply.error(errno(e)),
         }
     }

@@ -22,6 +22,7 @@
 pub mod conn;
 mod files;
 pub mod names;
+mod sizes;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -35,7 +36,7 @@ use crate::message::{Reply, Request};
 use crate::qom::{Kind, PropPath, child_path, list_request};
 
 pub use conn::{Conn, Lost};
-pub use files::Handle;
+pub use files::{Handle, Opened};
 
 /// Where an empty link points: `%` followed by no escape is no file name
 /// [`names::encode`] gives, so the symlink dangles.
@@ -124,6 +125,8 @@ struct State {
     descriptions: HashMap<String, Arc<HashMap<String, String>>>,
     handles: HashMap<u64, Handle>,
     next_fh: u64,
+    /// The sizes the kernel was told, and the page-cached opens.
+    sizes: sizes::Sizes,
 }
 
 /// The filesystem: the tree's cache over a shared connection.
@@ -409,7 +412,9 @@ impl QomFs {
     /// The attributes of `ino`. The size of a file or link needs its value:
     /// when it is not cached, every value of its directory is read in one
     /// pipelined batch (what `ls -l`, `find -size` and `grep -r` go on to
-    /// need).
+    /// need). While an open of the file reads through the page cache
+    /// ([`Opened::page_cache`]), the size is that of its value. The caller
+    /// tells the kernel the size returned (it is noted as told).
     ///
     /// # Errors
     /// ENOENT when the entry is gone, or the connection's errno.
@@ -432,9 +437,20 @@ impl QomFs {
                 });
             }
             EntryKind::Link => self.link_target(ino)?.len() as u64,
-            EntryKind::File => self.cached_value(ino, &node)?.len() as u64,
+            EntryKind::File => {
+                let paged = lock(&self.state).sizes.paged(ino);
+                match paged {
+                    Some(len) => len,
+                    None => self.cached_value(ino, &node)?.len() as u64,
+                }
+            }
         };
-        let writable = node.kind == EntryKind::File && !lock(&self.state).read_only.contains(&ino);
+        let mut st = lock(&self.state);
+        if node.kind == EntryKind::File {
+            st.sizes.told(ino, size);
+        }
+        let writable = node.kind == EntryKind::File && !st.read_only.contains(&ino);
+        drop(st);
         Ok(Attr {
             ino,
             kind: node.kind,

@@ -281,23 +281,43 @@ impl serde_json::ser::Formatter for Spaced {
     }
 }
 
-/// qomfs over a socket pair with a server that has qom-list-get (QEMU
-/// 10.1): listings bring the values, so sizes and link targets need no
-/// qom-get; escaped names; a write converted, refused by type, then by QEMU.
-#[test]
-fn qomfs_with_qom_list_get() {
-    use qmp::qomfs::{Conn, EntryKind, QomFs, ROOT, Settings};
-    use std::sync::{Arc, Mutex};
+/// A qomfs (the whole tree, a TTL of an hour) over a socket pair whose
+/// server greets, then answers each request of `script` in turn (asserting
+/// it is the one expected); `report` gets the messages of failed writes.
+/// Join the server's thread once the filesystem is dropped.
+fn scripted_qomfs(
+    script: Vec<(Value, Value)>,
+    report: Box<dyn Fn(&str) + Send + Sync>,
+) -> (qmp::qomfs::QomFs, std::thread::JoinHandle<()>) {
+    use qmp::qomfs::{Conn, QomFs, Settings};
     let (c, t) = pair(|mut s| {
         send(&mut s, json!({"QMP": {"version": {}, "capabilities": []}}));
         let mut reqs = requests(&s);
         reqs.next();
         send(&mut s, json!({"return": {}}));
-        let mut expect = |want: Value, reply: Value| {
+        for (want, reply) in script {
             assert_eq!(reqs.next().unwrap(), want);
             send(&mut s, reply);
-        };
-        expect(
+        }
+    });
+    let conn = Conn::start(c, |_| {}).unwrap();
+    let settings = Settings {
+        root: "/".into(),
+        ttl: Duration::from_secs(3600),
+        read_only: false,
+    };
+    (QomFs::new(conn, settings, report), t)
+}
+
+/// qomfs over a socket pair with a server that has qom-list-get (QEMU
+/// 10.1): listings bring the values, so sizes and link targets need no
+/// qom-get; escaped names; a write converted, refused by type, then by QEMU.
+#[test]
+fn qomfs_with_qom_list_get() {
+    use qmp::qomfs::{EntryKind, ROOT};
+    use std::sync::{Arc, Mutex};
+    let script = vec![
+        (
             json!({"execute": "qom-list-get", "arguments": {"paths": ["/"]}}),
             json!({"return": [{"properties": [
                 {"name": "type", "type": "string", "value": "container"},
@@ -307,33 +327,27 @@ fn qomfs_with_qom_list_get() {
                 {"name": "l", "type": "link<x>", "value": "/machine"},
                 {"name": "none", "type": "link<x>", "value": ""},
             ]}]}),
-        );
+        ),
         // The children, listed ahead in one command.
-        expect(
+        (
             json!({"execute": "qom-list-get", "arguments": {"paths": ["/machine"]}}),
             json!({"return": [{"properties": [
                 {"name": "type", "type": "string", "value": "container"},
             ]}]}),
-        );
-        expect(
+        ),
+        (
             json!({"execute": "qom-set", "arguments": {"path": "/", "property": "a/b", "value": 7}}),
             json!({"return": {}}),
-        );
-        expect(
+        ),
+        (
             json!({"execute": "qom-set", "arguments": {"path": "/", "property": "a/b", "value": 8}}),
             json!({"error": {"class": "GenericError", "desc": "Property 'container.a/b' is not writable"}}),
-        );
-    });
-    let conn = Conn::start(c, |_| {}).unwrap();
+        ),
+    ];
     let said = Arc::new(Mutex::new(Vec::<String>::new()));
     let log = said.clone();
-    let fs = QomFs::new(
-        conn,
-        Settings {
-            root: "/".into(),
-            ttl: Duration::from_secs(3600),
-            read_only: false,
-        },
+    let (fs, t) = scripted_qomfs(
+        script,
         Box::new(move |m: &str| log.lock().unwrap().push(m.to_string())),
     );
     let entries = fs.readdir(ROOT, true).unwrap();
@@ -369,19 +383,69 @@ fn qomfs_with_qom_list_get() {
     let ab = fs.lookup(ROOT, "a%2Fb").unwrap();
     assert_eq!(ab.mode, 0o644);
     // Does not convert: nothing sent, the reason reported.
-    let fh = fs.open(ab.ino, false, true, true).unwrap();
+    let fh = fs.open(ab.ino, false, true, true).unwrap().fh;
     assert_eq!(fs.write(fh, 0, b"300\n"), Err(libc::EINVAL));
     assert!(said.lock().unwrap()[0].starts_with("/.a/b: '300' is not a valid uint8"));
     fs.truncate(ab.ino, Some(fh), 0).unwrap();
     assert_eq!(fs.write(fh, 0, b"7\n"), Ok(2));
     assert_eq!(fs.release(fh), Ok(()));
     // QEMU refuses: EACCES, its message, and the file is 0444 from then on.
-    let fh = fs.open(ab.ino, false, true, true).unwrap();
+    let fh = fs.open(ab.ino, false, true, true).unwrap().fh;
     assert_eq!(fs.write(fh, 0, b"8"), Ok(1));
     assert_eq!(fs.flush(fh), Err(libc::EACCES));
     assert_eq!(fs.release(fh), Ok(()));
     assert!(said.lock().unwrap()[1].contains("is not writable"));
     assert_eq!(fs.open(ab.ino, false, true, true), Err(libc::EACCES));
+    drop(fs);
+    t.join().unwrap();
+}
+
+/// qomfs: a read-only open goes through the kernel's page cache only when
+/// its value has the size the kernel was told; otherwise direct I/O, and
+/// the read brings the whole new value. While a page-cached open lasts,
+/// the file's size is its value's.
+#[test]
+fn qomfs_page_cache_only_at_the_size_told() {
+    use qmp::qomfs::ROOT;
+    // Older than this, a value is read again at open (qomfs::FRESH).
+    let stale = || std::thread::sleep(Duration::from_millis(150));
+    let get = json!({"execute": "qom-get", "arguments": {"path": "/", "property": "a"}});
+    let script = vec![
+        (
+            json!({"execute": "qom-list-get", "arguments": {"paths": ["/"]}}),
+            json!({"return": [{"properties": [
+                {"name": "a", "type": "string", "value": "x"},
+            ]}]}),
+        ),
+        (get.clone(), json!({"return": "y"})),
+        (get, json!({"return": "longer"})),
+    ];
+    let (fs, t) = scripted_qomfs(script, Box::new(|_: &str| {}));
+    fs.readdir(ROOT, true).unwrap();
+    let a = fs.lookup(ROOT, "a").unwrap();
+    assert_eq!(a.size, 2);
+    // Read afresh, the same size: the page cache.
+    stale();
+    let o = fs.open(a.ino, true, false, false).unwrap();
+    assert!(o.page_cache);
+    assert_eq!(fs.read(o.fh, 0, 4096).unwrap(), b"y\n");
+    // A second open meanwhile reads with direct I/O (the kernel shares the
+    // cached pages between opens of a file).
+    let o2 = fs.open(a.ino, true, false, false).unwrap();
+    assert!(!o2.page_cache);
+    fs.release(o2.fh).unwrap();
+    fs.release(o.fh).unwrap();
+    // Longer than told: direct I/O, the whole value.
+    stale();
+    let o = fs.open(a.ino, true, false, false).unwrap();
+    assert!(!o.page_cache);
+    assert_eq!(fs.read(o.fh, 0, 4096).unwrap(), b"longer\n");
+    fs.release(o.fh).unwrap();
+    assert_eq!(fs.getattr(a.ino).unwrap().size, 7);
+    // Writing never goes through the page cache.
+    let o = fs.open(a.ino, false, true, true).unwrap();
+    assert!(!o.page_cache);
+    fs.release(o.fh).unwrap();
     drop(fs);
     t.join().unwrap();
 }
