@@ -47,6 +47,11 @@ pub const EMPTY_LINK: &str = "%empty";
 /// -r` then reads each value once. Never longer than the TTL.
 pub const FRESH: Duration = Duration::from_millis(100);
 
+/// At most this many values are read in one batch for sizes: a reader
+/// going through a directory opens them within [`FRESH`], so that the
+/// opens take them.
+pub const WINDOW: usize = 64;
+
 /// The root directory's inode number.
 pub const ROOT: u64 = 1;
 
@@ -463,7 +468,8 @@ impl QomFs {
         })
     }
 
-    /// A value for sizes and targets: cached, or read with its directory's.
+    /// A value for sizes and targets: cached, or read with the values that
+    /// follow it in its directory ([`QomFs::read_values_from`]).
     fn cached_value(&self, ino: u64, node: &Node) -> Result<Arc<Vec<u8>>, i32> {
         if let Some((at, v)) = lock(&self.state).values.get(&ino)
             && self.fresh(*at)
@@ -479,7 +485,7 @@ impl QomFs {
                 Err(_) => Vec::new(),
             }));
         }
-        self.read_directory_values(node.parent)?;
+        self.read_values_from(ino, node)?;
         if let Some((_, v)) = lock(&self.state).values.get(&ino) {
             return Ok(v.clone());
         }
@@ -487,21 +493,41 @@ impl QomFs {
         Ok(Arc::new(Vec::new()))
     }
 
-    /// Reads every value property of directory `dir`, pipelined.
-    fn read_directory_values(&self, dir: u64) -> Result<(), i32> {
-        let props = self.listing(dir)?;
-        let path = self.node(dir)?.path;
+    /// Reads, pipelined, the values of its directory that a reader going
+    /// through it in listing order (`ls -l`, `grep -r`, `find -size`) asks
+    /// for next: from entry `from` (`node`) up to the next child object, at most
+    /// [`WINDOW`], those not cached. A walker descends into that child first
+    /// and comes back to the rest later: read now, they would be read again
+    /// when it opens them (older than [`FRESH`]) or asks their size (older
+    /// than the TTL).
+    fn read_values_from(&self, from: u64, node: &Node) -> Result<(), i32> {
+        let props = self.listing(node.parent)?;
+        let path = &node.path;
         let wanted: Vec<(u64, EntryKind, String)> = {
             let st = lock(&self.state);
-            props
+            let start = props.iter().position(|(i, _)| *i == from);
+            let next = match start {
+                Some(s) => &props[s..],
+                None => &[][..],
+            };
+            let mut wanted: Vec<_> = next
                 .iter()
                 .map(|(i, p)| (*i, st.nodes[(*i - 1) as usize].kind, p.name.clone()))
-                .filter(|(_, k, _)| *k != EntryKind::Dir)
-                .collect()
+                .take_while(|(_, k, _)| *k != EntryKind::Dir)
+                .filter(|(i, _, _)| {
+                    *i == from || !st.values.get(i).is_some_and(|(at, _)| self.fresh(*at))
+                })
+                .take(WINDOW)
+                .collect();
+            if start.is_none() {
+                // Gone from the listing since: asked alone (ENOENT or not).
+                wanted.push((from, node.kind, node.name.clone()));
+            }
+            wanted
         };
         let requests = wanted
             .iter()
-            .map(|(_, _, name)| get_request(&path, name))
+            .map(|(_, _, name)| get_request(path, name))
             .collect();
         let replies = self.lost(self.conn.run(requests))?;
         let now = Instant::now();

@@ -283,8 +283,10 @@ impl serde_json::ser::Formatter for Spaced {
 
 /// A qomfs (the whole tree, a TTL of an hour) over a socket pair whose
 /// server greets, then answers each request of `script` in turn (asserting
-/// it is the one expected); `report` gets the messages of failed writes.
-/// Join the server's thread once the filesystem is dropped.
+/// it is the one expected); a step `(null, null)` asserts instead that no
+/// request is waiting (the next comes later, not in the same batch).
+/// `report` gets the messages of failed writes. Join the server's thread
+/// once the filesystem is dropped.
 fn scripted_qomfs(
     script: Vec<(Value, Value)>,
     report: Box<dyn Fn(&str) + Send + Sync>,
@@ -296,6 +298,15 @@ fn scripted_qomfs(
         reqs.next();
         send(&mut s, json!({"return": {}}));
         for (want, reply) in script {
+            if want.is_null() {
+                use std::os::fd::AsRawFd;
+                let mut b = [0u8; 1];
+                let (fd, flags) = (s.as_raw_fd(), libc::MSG_PEEK | libc::MSG_DONTWAIT);
+                // SAFETY: an open socket and a buffer of the length given.
+                let n = unsafe { libc::recv(fd, b.as_mut_ptr().cast(), 1, flags) };
+                assert_eq!(n, -1, "a request came in the same batch");
+                continue;
+            }
             assert_eq!(reqs.next().unwrap(), want);
             send(&mut s, reply);
         }
@@ -446,6 +457,48 @@ fn qomfs_page_cache_only_at_the_size_told() {
     let o = fs.open(a.ino, false, true, true).unwrap();
     assert!(!o.page_cache);
     fs.release(o.fh).unwrap();
+    drop(fs);
+    t.join().unwrap();
+}
+
+/// qomfs without qom-list-get (QEMU 10.0): the stat of a file reads its
+/// value with those that follow it up to the next child object, in one
+/// batch; the rest when a stat comes to them.
+#[test]
+fn qomfs_reads_values_up_to_the_next_object() {
+    use qmp::qomfs::ROOT;
+    let get = |p: &str| json!({"execute": "qom-get", "arguments": {"path": "/", "property": p}});
+    let script = vec![
+        (
+            json!({"execute": "qom-list-get", "arguments": {"paths": ["/"]}}),
+            json!({"error": {"class": "CommandNotFound", "desc": "The command qom-list-get has not been found"}}),
+        ),
+        (
+            json!({"execute": "qom-list", "arguments": {"path": "/"}}),
+            json!({"return": [
+                {"name": "a", "type": "int"},
+                {"name": "b", "type": "str"},
+                {"name": "c", "type": "child<container>"},
+                {"name": "d", "type": "bool"},
+            ]}),
+        ),
+        (
+            json!({"execute": "qom-list", "arguments": {"path": "/c"}}),
+            json!({"return": []}),
+        ),
+        (get("a"), json!({"return": 1})),
+        (get("b"), json!({"return": "bee"})),
+        (Value::Null, Value::Null),
+        (get("d"), json!({"return": false})),
+    ];
+    let (fs, t) = scripted_qomfs(script, Box::new(|_: &str| {}));
+    fs.readdir(ROOT, true).unwrap();
+    assert_eq!(fs.lookup(ROOT, "a").unwrap().size, 2);
+    // Came with a's.
+    assert_eq!(fs.lookup(ROOT, "b").unwrap().size, 4);
+    // Past the child: asked now (after the server looked for it).
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(fs.lookup(ROOT, "d").unwrap().size, 6);
     drop(fs);
     t.join().unwrap();
 }
