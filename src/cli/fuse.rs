@@ -330,7 +330,10 @@ fn check_mountpoint(mnt: &Path) -> Result<(), Failure> {
 pub fn serve(tool: &'static str, conn: &ConnectOpts, opts: &MountOpts) -> RunResult {
     conn.address()?;
     check_mountpoint(&opts.mountpoint)?;
-    let client = conn.connect(false, false)?;
+    // oob: QEMU then reads the next request of a batch while it runs the
+    // current one, as for qom-tree (without it, QEMU's CPU time for a
+    // `grep -r` of the whole tree was an eighth above qom-tree's).
+    let client = conn.connect(true, false)?;
     let address = client.address().to_string();
     let (tx, rx) = mpsc::channel::<End>();
     let lost_tx = tx.clone();
