@@ -34,7 +34,8 @@ pub struct Opened {
 
 impl QomFs {
     /// Opens file `ino`: reads the value when `read` (afresh, unless it was
-    /// read less than [`super::FRESH`] and the TTL ago); when `write`,
+    /// read less than [`super::FRESH`] and the TTL ago, or is on its way:
+    /// then that read's); when `write`,
     /// checks the property can be set (EROFS on a read-only mount, EACCES
     /// for a property QEMU refused to set before). `truncate`: the file
     /// starts empty (`O_TRUNC`).
@@ -55,12 +56,8 @@ impl QomFs {
         if write && lock(&self.state).read_only.contains(&ino) {
             return Err(libc::EACCES);
         }
-        let recent = lock(&self.state)
-            .values
-            .get(&ino)
-            .filter(|(at, _)| at.elapsed() < self.settings.ttl.min(super::FRESH))
-            .map(|(_, v)| v.clone());
-        let content = if let Some(v) = recent.filter(|_| read) {
+        let recent = if read { self.value_for_open(ino) } else { None };
+        let content = if let Some(v) = recent {
             v
         } else if read || (write && !truncate) {
             let reply = self.lost(

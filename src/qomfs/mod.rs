@@ -11,8 +11,9 @@
 //! - Names a file name cannot hold are escaped reversibly ([`names`]).
 //!
 //! Listings (`qom-list`, or `qom-list-get` on QEMU >= 10.1) and the values
-//! behind file sizes and link targets are cached for a TTL; opening a file
-//! reads its value afresh. Writing sets the property when a write ends in
+//! behind file sizes and link targets are cached for a TTL, the values read
+//! ahead of a reader going through a directory (up to [`WINDOW`]); opening
+//! a file reads its value afresh. Writing sets the property when a write ends in
 //! a newline, or else when the file is closed, converted by the property's
 //! type as `qom-set` does ([`crate::qom::typed_value`]).
 //!
@@ -23,9 +24,10 @@ pub mod conn;
 mod files;
 pub mod names;
 mod sizes;
+mod values;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -43,13 +45,12 @@ pub use files::{Handle, Opened};
 pub const EMPTY_LINK: &str = "%empty";
 
 /// A value read this recently (for the stat the kernel makes just before
-/// an open, or with its directory's values) is what an open reads: `grep
-/// -r` then reads each value once. Never longer than the TTL.
+/// an open, or ahead of it) is what an open reads: `grep -r` then reads
+/// each value once. Never longer than the TTL.
 pub const FRESH: Duration = Duration::from_millis(100);
 
-/// At most this many values are read in one batch for sizes: a reader
-/// going through a directory opens them within [`FRESH`], so that the
-/// opens take them.
+/// How many values ahead of a reader going through a directory are kept
+/// read or on their way (at most up to the next child object).
 pub const WINDOW: usize = 64;
 
 /// The root directory's inode number.
@@ -132,13 +133,18 @@ struct State {
     next_fh: u64,
     /// The sizes the kernel was told, and the page-cached opens.
     sizes: sizes::Sizes,
+    /// Values being read (their reads sent, the replies not in).
+    inflight: HashSet<u64>,
 }
 
 /// The filesystem: the tree's cache over a shared connection.
 pub struct QomFs {
     conn: Conn,
     settings: Settings,
-    state: Mutex<State>,
+    /// Shared with the connection's worker, which stores values read
+    /// ahead as they arrive, and says so on `arrived`.
+    state: Arc<Mutex<State>>,
+    arrived: Arc<Condvar>,
     /// Whether `qom-list-get` may work (cleared on CommandNotFound).
     list_get: std::sync::atomic::AtomicBool,
     report: Box<dyn Fn(&str) + Send + Sync>,
@@ -220,7 +226,8 @@ impl QomFs {
         QomFs {
             conn,
             settings,
-            state: Mutex::new(state),
+            state: Arc::new(Mutex::new(state)),
+            arrived: Arc::new(Condvar::new()),
             list_get: std::sync::atomic::AtomicBool::new(true),
             report,
         }
@@ -466,83 +473,6 @@ impl QomFs {
                 _ => 0o444,
             },
         })
-    }
-
-    /// A value for sizes and targets: cached, or read with the values that
-    /// follow it in its directory ([`QomFs::read_values_from`]).
-    fn cached_value(&self, ino: u64, node: &Node) -> Result<Arc<Vec<u8>>, i32> {
-        if let Some((at, v)) = lock(&self.state).values.get(&ino)
-            && self.fresh(*at)
-        {
-            return Ok(v.clone());
-        }
-        if self.settings.ttl.is_zero() {
-            // Nothing would stay cached for the neighbours: this one alone.
-            let reply = self.lost(self.conn.one(get_request(&node.path, &node.name)))?;
-            return Ok(Arc::new(match reply.into_result() {
-                Ok(v) => content(node.kind, &v),
-                Err(e) if is_not_found(&e) => return Err(libc::ENOENT),
-                Err(_) => Vec::new(),
-            }));
-        }
-        self.read_values_from(ino, node)?;
-        if let Some((_, v)) = lock(&self.state).values.get(&ino) {
-            return Ok(v.clone());
-        }
-        // Unreadable (its getter failed): an empty file.
-        Ok(Arc::new(Vec::new()))
-    }
-
-    /// Reads, pipelined, the values of its directory that a reader going
-    /// through it in listing order (`ls -l`, `grep -r`, `find -size`) asks
-    /// for next: from entry `from` (`node`) up to the next child object, at most
-    /// [`WINDOW`], those not cached. A walker descends into that child first
-    /// and comes back to the rest later: read now, they would be read again
-    /// when it opens them (older than [`FRESH`]) or asks their size (older
-    /// than the TTL).
-    fn read_values_from(&self, from: u64, node: &Node) -> Result<(), i32> {
-        let props = self.listing(node.parent)?;
-        let path = &node.path;
-        let wanted: Vec<(u64, EntryKind, String)> = {
-            let st = lock(&self.state);
-            let start = props.iter().position(|(i, _)| *i == from);
-            let next = match start {
-                Some(s) => &props[s..],
-                None => &[][..],
-            };
-            let mut wanted: Vec<_> = next
-                .iter()
-                .map(|(i, p)| (*i, st.nodes[(*i - 1) as usize].kind, p.name.clone()))
-                .take_while(|(_, k, _)| *k != EntryKind::Dir)
-                .filter(|(i, _, _)| {
-                    *i == from || !st.values.get(i).is_some_and(|(at, _)| self.fresh(*at))
-                })
-                .take(WINDOW)
-                .collect();
-            if start.is_none() {
-                // Gone from the listing since: asked alone (ENOENT or not).
-                wanted.push((from, node.kind, node.name.clone()));
-            }
-            wanted
-        };
-        let requests = wanted
-            .iter()
-            .map(|(_, _, name)| get_request(path, name))
-            .collect();
-        let replies = self.lost(self.conn.run(requests))?;
-        let now = Instant::now();
-        let mut st = lock(&self.state);
-        for ((ino, kind, _), reply) in wanted.into_iter().zip(replies) {
-            match reply.into_result() {
-                Ok(v) => {
-                    st.values.insert(ino, (now, Arc::new(content(kind, &v))));
-                }
-                Err(_) => {
-                    st.values.insert(ino, (now, Arc::new(Vec::new())));
-                }
-            }
-        }
-        Ok(())
     }
 
     /// A link's target as `readlink` gives it: relative to the link's

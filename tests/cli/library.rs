@@ -502,3 +502,45 @@ fn qomfs_reads_values_up_to_the_next_object() {
     drop(fs);
     t.join().unwrap();
 }
+
+/// qomfs's shared connection streams its jobs: each is answered as soon as
+/// its own replies are in, not when those of the jobs sent with it are.
+#[test]
+fn qomfs_conn_answers_each_job_when_its_replies_are_in() {
+    use qmp::qomfs::Conn;
+    use std::sync::mpsc;
+    let (go, wait) = mpsc::channel::<()>();
+    let (c, t) = pair(move |mut s| {
+        send(&mut s, json!({"QMP": {"version": {}, "capabilities": []}}));
+        let mut reqs = requests(&s);
+        reqs.next();
+        send(&mut s, json!({"return": {}}));
+        assert_eq!(reqs.next().unwrap()["execute"], "query-name");
+        send(&mut s, json!({"return": {"name": "a"}}));
+        assert_eq!(reqs.next().unwrap()["execute"], "query-uuid");
+        wait.recv().unwrap();
+        send(&mut s, json!({"return": {"UUID": "b"}}));
+    });
+    let conn = Conn::start(c, |_| {}).unwrap();
+    let (tx, rx) = mpsc::channel();
+    for command in ["query-name", "query-uuid"] {
+        let tx = tx.clone();
+        let done = Box::new(move |r: Result<Vec<Reply>, qmp::qomfs::Lost>| {
+            tx.send((command, r.unwrap().len())).unwrap();
+        });
+        conn.send(vec![Request::new(command, None)], done).unwrap();
+    }
+    let first = rx.recv_timeout(Duration::from_secs(5));
+    assert_eq!(
+        first,
+        Ok(("query-name", 1)),
+        "answered before the next reply"
+    );
+    go.send(()).unwrap();
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(5)),
+        Ok(("query-uuid", 1))
+    );
+    drop(conn);
+    t.join().unwrap();
+}
