@@ -135,6 +135,11 @@ struct State {
     sizes: sizes::Sizes,
     /// Values being read (their reads sent, the replies not in).
     inflight: HashSet<u64>,
+    /// Child objects a reader came near the end of the values before, and
+    /// when ([`values::WALK`]).
+    descents: HashMap<u64, Instant>,
+    /// Until when the reader is taken for a walker.
+    walking: Option<Instant>,
 }
 
 /// The filesystem: the tree's cache over a shared connection.

@@ -15,11 +15,16 @@
 
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::conn::Lost;
 use super::{EntryKind, FRESH, Node, QomFs, State, WINDOW, content, get_request, lock};
 use crate::lookup::is_not_found;
+
+/// A reader that went into a child object, from the end of the values
+/// before it, this long ago is walking the tree: the values at the start of
+/// the next children it comes to are read ahead too.
+pub const WALK: Duration = Duration::from_secs(1);
 
 /// The reads of one batch: inode, kind, property name.
 type Reads = Vec<(u64, EntryKind, String)>;
@@ -84,43 +89,72 @@ impl QomFs {
 
     /// Keeps the values after `ino` in its directory (up to the next child
     /// object, at most [`WINDOW`]) cached or on their way: when fewer than
-    /// half of them are, sends the reads of the others. Best effort: a
-    /// listing that fails now fails the stat that needs it.
+    /// half of them are, sends the reads of the others. When the child
+    /// object that ends them is near and the reader is a walker (it went
+    /// into such a child before, within [`WALK`]), the values at the start
+    /// of that child too. Best effort: a listing that fails now fails the
+    /// stat that needs it.
     fn read_ahead(&self, ino: u64, node: &Node) {
         let Ok(props) = self.listing(node.parent) else {
             return;
         };
-        let wanted: Reads = {
+        let mut batches: Vec<(String, Reads)> = Vec::new();
+        {
             let mut st = lock(&self.state);
             let Some(at) = props.iter().position(|(i, _)| *i == ino) else {
                 return;
             };
-            let covered = |st: &State, i: u64| {
-                st.inflight.contains(&i) || st.values.get(&i).is_some_and(|(t, _)| self.fresh(*t))
-            };
-            let ahead: Vec<_> = props[at + 1..]
-                .iter()
-                .map(|(i, p)| (*i, st.nodes[(*i - 1) as usize].kind, p))
-                .take_while(|(_, k, _)| *k != EntryKind::Dir)
-                .take(WINDOW)
-                .collect();
-            let run = ahead
-                .iter()
-                .take_while(|(i, _, _)| covered(&st, *i))
-                .count();
-            if run == ahead.len() || run >= WINDOW / 2 {
-                return;
+            let now = Instant::now();
+            if st
+                .descents
+                .remove(&node.parent)
+                .is_some_and(|t| now.duration_since(t) < WALK)
+            {
+                st.walking = Some(now + WALK);
             }
-            let wanted: Reads = ahead
-                .into_iter()
-                .filter(|(i, _, _)| !covered(&st, *i))
-                .map(|(i, k, p)| (i, k, p.name.clone()))
-                .collect();
-            st.inflight.extend(wanted.iter().map(|(i, _, _)| *i));
-            wanted
-        };
-        // A connection lost fails the stats that wait for these.
-        let _ = self.send_reads(&node.path, wanted, None);
+            let (ahead, child) = segment(&st, &props, at + 1);
+            let run = ahead.iter().take_while(|i| self.covered(&st, **i)).count();
+            if run < ahead.len() && run < WINDOW / 2 {
+                batches.push((node.path.clone(), self.claim(&mut st, &ahead)));
+            }
+            if let Some(child) = child {
+                st.descents.insert(child, now);
+                let first = st
+                    .lists
+                    .get(&child)
+                    .filter(|l| self.fresh(l.at) && st.walking.is_some_and(|w| now < w))
+                    .map(|l| l.props.clone());
+                if let Some(first) = first {
+                    let (first, _) = segment(&st, &first, 0);
+                    let reads = self.claim(&mut st, &first);
+                    let path = st.nodes[(child - 1) as usize].path.clone();
+                    batches.push((path, reads));
+                }
+            }
+        }
+        for (path, reads) in batches.into_iter().filter(|(_, r)| !r.is_empty()) {
+            // A connection lost fails the stats that wait for these.
+            let _ = self.send_reads(&path, reads, None);
+        }
+    }
+
+    /// Whether the value of `ino` is cached or on its way.
+    fn covered(&self, st: &State, ino: u64) -> bool {
+        st.inflight.contains(&ino) || st.values.get(&ino).is_some_and(|(t, _)| self.fresh(*t))
+    }
+
+    /// The reads of those of `inos` not covered, marked in flight.
+    fn claim(&self, st: &mut State, inos: &[u64]) -> Reads {
+        let reads: Reads = inos
+            .iter()
+            .filter(|i| !self.covered(st, **i))
+            .map(|&i| {
+                let n = &st.nodes[(i - 1) as usize];
+                (i, n.kind, n.name.clone())
+            })
+            .collect();
+        st.inflight.extend(reads.iter().map(|(i, _, _)| *i));
+        reads
     }
 
     /// Sends the reads of the values `reads` of the object at `path`, which
@@ -181,4 +215,22 @@ fn stored(
             let _ = t.send(result);
         }
     })
+}
+
+/// The values of the listing `props` from index `from` up to the next child
+/// object, at most [`WINDOW`]; and that child, when it ends them.
+fn segment(st: &State, props: &[(u64, super::Prop)], from: usize) -> (Vec<u64>, Option<u64>) {
+    let kind = |i: u64| st.nodes[(i - 1) as usize].kind;
+    let rest = props.get(from..).unwrap_or_default();
+    let values: Vec<u64> = rest
+        .iter()
+        .map(|(i, _)| *i)
+        .take_while(|i| kind(*i) != EntryKind::Dir)
+        .take(WINDOW)
+        .collect();
+    let child = rest
+        .get(values.len())
+        .map(|(i, _)| *i)
+        .filter(|i| values.len() < WINDOW && kind(*i) == EntryKind::Dir);
+    (values, child)
 }

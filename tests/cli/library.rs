@@ -544,3 +544,59 @@ fn qomfs_conn_answers_each_job_when_its_replies_are_in() {
     drop(conn);
     t.join().unwrap();
 }
+
+/// qomfs: a reader that goes into a child object from the end of the values
+/// before it walks the tree; the values at the start of the next child it
+/// comes to are read ahead (a reader of one directory reads none of them).
+#[test]
+fn qomfs_reads_ahead_into_the_next_child_of_a_walker() {
+    use qmp::qomfs::ROOT;
+    let get = |path: &str, p: &str| json!({"execute": "qom-get", "arguments": {"path": path, "property": p}});
+    let list = |path: &str| json!({"execute": "qom-list", "arguments": {"path": path}});
+    let script = vec![
+        (
+            json!({"execute": "qom-list-get", "arguments": {"paths": ["/"]}}),
+            json!({"error": {"class": "CommandNotFound", "desc": "The command qom-list-get has not been found"}}),
+        ),
+        (
+            list("/"),
+            json!({"return": [{"name": "a", "type": "int"}, {"name": "c", "type": "child<container>"}]}),
+        ),
+        (
+            list("/c"),
+            json!({"return": [{"name": "x", "type": "int"}, {"name": "y", "type": "child<container>"}]}),
+        ),
+        (get("/", "a"), json!({"return": 1})),
+        // Not a walker yet: nothing of c is read ahead.
+        (Value::Null, Value::Null),
+        (
+            list("/c/y"),
+            json!({"return": [{"name": "z", "type": "int"}]}),
+        ),
+        (get("/c", "x"), json!({"return": 22})),
+        // Into c from the end of /'s values: z, at the start of y, ahead
+        // (before what the reader asks next).
+        (get("/c/y", "z"), json!({"return": 333})),
+        (
+            json!({"execute": "qom-list-properties", "arguments": {"typename": "container"}}),
+            json!({"return": []}),
+        ),
+    ];
+    let (fs, t) = scripted_qomfs(script, Box::new(|_: &str| {}));
+    fs.readdir(ROOT, true).unwrap();
+    assert_eq!(fs.lookup(ROOT, "a").unwrap().size, 2);
+    std::thread::sleep(Duration::from_millis(200));
+    let c = fs.lookup(ROOT, "c").unwrap();
+    fs.readdir(c.ino, true).unwrap();
+    let x = fs.lookup(c.ino, "x").unwrap();
+    assert_eq!(x.size, 3);
+    assert_eq!(
+        fs.getxattr(x.ino, "user.qom.description"),
+        Err(libc::ENODATA)
+    );
+    let y = fs.lookup(c.ino, "y").unwrap();
+    fs.readdir(y.ino, true).unwrap();
+    assert_eq!(fs.lookup(y.ino, "z").unwrap().size, 4);
+    drop(fs);
+    t.join().unwrap();
+}
