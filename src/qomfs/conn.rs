@@ -1,17 +1,20 @@
 //! One QMP connection shared by many threads, their requests pipelined.
 //!
 //! The FUSE side answers kernel requests on several threads; each hands its
-//! requests to [`Conn::run`] and waits. One worker thread owns the
-//! [`Client`]: it takes every job waiting at that moment and sends all their
-//! requests in one [`Client::execute_all`], so concurrent readers cost one
-//! round trip together, not one each. While idle it watches the socket, so
-//! that a QEMU that goes away is noticed even when nobody reads.
+//! requests to [`Conn::run`] and waits, or to [`Conn::send`] with what to do
+//! with the replies. One worker thread owns the [`Client`] and streams
+//! every job's requests through one [`Client::pipeline`], taking the jobs
+//! that come meanwhile, so concurrent readers cost one round trip together,
+//! not one each, and QEMU never waits for a job to be handed out: each job
+//! is answered as soon as its own replies are in. While idle it watches the
+//! socket, so that a QEMU that goes away is noticed even when nobody reads.
 
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
+use std::collections::VecDeque;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread;
 use std::time::Duration;
 
-use crate::client::Client;
+use crate::client::{Client, Pipeline};
 use crate::error::Error;
 use crate::fdpass::wait_readable;
 use crate::message::{Reply, Request};
@@ -58,9 +61,13 @@ impl From<Error> for Lost {
     }
 }
 
+/// What receives a job's replies (or why there are none), called once on
+/// the worker's thread: it must not wait for the connection.
+pub type Done = Box<dyn FnOnce(Result<Vec<Reply>, Lost>) + Send>;
+
 struct Job {
     requests: Vec<Request>,
-    done: SyncSender<Result<Vec<Reply>, Lost>>,
+    done: Done,
 }
 
 /// The shared connection (cheap to use from any thread).
@@ -92,9 +99,22 @@ impl Conn {
     /// [`Lost`] when the connection is gone or timed out.
     pub fn run(&self, requests: Vec<Request>) -> Result<Vec<Reply>, Lost> {
         let (done, wait) = mpsc::sync_channel(1);
-        let gone = || Lost::Closed("the connection to QEMU is closed".into());
-        self.tx.send(Job { requests, done }).map_err(|_| gone())?;
+        self.send(
+            requests,
+            Box::new(move |r| {
+                let _ = done.send(r);
+            }),
+        )?;
         wait.recv().map_err(|_| gone())?
+    }
+
+    /// Sends `requests` without waiting: `done` gets their replies (or why
+    /// there are none), on the worker's thread, as soon as they are in.
+    ///
+    /// # Errors
+    /// [`Lost`] when the worker is gone (`done` is not called then).
+    pub fn send(&self, requests: Vec<Request>, done: Done) -> Result<(), Lost> {
+        self.tx.send(Job { requests, done }).map_err(|_| gone())
     }
 
     /// [`Conn::run`] for one request.
@@ -105,6 +125,10 @@ impl Conn {
         let mut replies = self.run(vec![request])?;
         replies.pop().ok_or_else(|| Lost::Closed("no reply".into()))
     }
+}
+
+fn gone() -> Lost {
+    Lost::Closed("the connection to QEMU is closed".into())
 }
 
 fn serve<S: Stream>(mut client: Client<S>, rx: &Receiver<Job>, on_lost: impl FnOnce(Lost)) {
@@ -126,42 +150,89 @@ fn serve<S: Stream>(mut client: Client<S>, rx: &Receiver<Job>, on_lost: impl FnO
                 continue;
             }
         };
-        let mut jobs = vec![first];
-        jobs.extend(rx.try_iter());
         if let Some(l) = &lost {
-            for job in jobs {
-                let _ = job.done.send(Err(l.clone()));
+            (first.done)(Err(l.clone()));
+            for job in rx.try_iter() {
+                (job.done)(Err(l.clone()));
             }
             continue;
         }
-        let counts: Vec<usize> = jobs.iter().map(|j| j.requests.len()).collect();
-        let mut all = Vec::with_capacity(counts.iter().sum());
-        for job in &mut jobs {
-            all.append(&mut job.requests);
-        }
-        match client.execute_all(all) {
-            Ok(replies) => {
-                let mut replies = replies.into_iter();
-                for (job, n) in jobs.into_iter().zip(counts) {
-                    let mine: Vec<Reply> = replies.by_ref().take(n).collect();
-                    let _ = job.done.send(if mine.len() == n {
-                        Ok(mine)
-                    } else {
-                        Err(Lost::Closed("the server sent too few replies".into()))
-                    });
-                }
+        let mut jobs = Jobs {
+            rx,
+            unsent: VecDeque::new(),
+            waiting: VecDeque::new(),
+        };
+        jobs.take(first);
+        if let Err(e) = client.pipeline(&mut jobs) {
+            let l = Lost::from(e);
+            for w in jobs.waiting.drain(..) {
+                (w.done)(Err(l.clone()));
             }
-            Err(e) => {
-                let l = Lost::from(e);
-                for job in jobs {
-                    let _ = job.done.send(Err(l.clone()));
-                }
-                lost = Some(l.clone());
-                if let Some(f) = on_lost.take() {
-                    f(l);
-                }
+            lost = Some(l.clone());
+            if let Some(f) = on_lost.take() {
+                f(l);
             }
         }
+    }
+}
+
+/// The jobs of one stretch of pipelining: the requests not sent yet, and
+/// the jobs waiting for replies, in order.
+struct Jobs<'a> {
+    rx: &'a Receiver<Job>,
+    unsent: VecDeque<Request>,
+    waiting: VecDeque<Waiting>,
+}
+
+struct Waiting {
+    done: Done,
+    count: usize,
+    replies: Vec<Reply>,
+}
+
+impl Jobs<'_> {
+    fn take(&mut self, job: Job) {
+        let count = job.requests.len();
+        self.unsent.extend(job.requests);
+        self.waiting.push_back(Waiting {
+            done: job.done,
+            count,
+            replies: Vec::with_capacity(count),
+        });
+        self.answer_complete();
+    }
+
+    /// Hands the jobs at the front whose replies are all in (a job without
+    /// requests as soon as those before it are answered).
+    fn answer_complete(&mut self) {
+        while self
+            .waiting
+            .front()
+            .is_some_and(|w| w.replies.len() == w.count)
+        {
+            if let Some(w) = self.waiting.pop_front() {
+                (w.done)(Ok(w.replies));
+            }
+        }
+    }
+}
+
+impl Pipeline for Jobs<'_> {
+    fn next_request(&mut self, _idle: bool) -> Option<Request> {
+        if self.unsent.is_empty()
+            && let Ok(job) = self.rx.try_recv()
+        {
+            self.take(job);
+        }
+        self.unsent.pop_front()
+    }
+
+    fn on_reply(&mut self, _index: usize, reply: Reply) -> bool {
+        if let Some(w) = self.waiting.front_mut() {
+            w.replies.push(reply);
+        }
+        self.answer_complete();
+        true
     }
 }
 

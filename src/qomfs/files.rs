@@ -21,17 +21,29 @@ pub struct Handle {
     dirty: bool,
 }
 
+/// An open file, as the kernel is to use it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Opened {
+    /// The handle's number.
+    pub fh: u64,
+    /// Whether the kernel may read it through its page cache: the open is
+    /// read-only and its value has the size the kernel holds (otherwise,
+    /// direct I/O: the reads come here whatever size the kernel holds).
+    pub page_cache: bool,
+}
+
 impl QomFs {
     /// Opens file `ino`: reads the value when `read` (afresh, unless it was
-    /// read less than [`super::FRESH`] and the TTL ago); when `write`,
+    /// read less than [`super::FRESH`] and the TTL ago, or is on its way:
+    /// then that read's); when `write`,
     /// checks the property can be set (EROFS on a read-only mount, EACCES
     /// for a property QEMU refused to set before). `truncate`: the file
-    /// starts empty (`O_TRUNC`). Returns the handle's number.
+    /// starts empty (`O_TRUNC`).
     ///
     /// # Errors
     /// EISDIR, ENOENT for a vanished property, EROFS, EACCES, or the
     /// connection's errno.
-    pub fn open(&self, ino: u64, read: bool, write: bool, truncate: bool) -> Result<u64, i32> {
+    pub fn open(&self, ino: u64, read: bool, write: bool, truncate: bool) -> Result<Opened, i32> {
         let node = self.node(ino)?;
         match node.kind {
             EntryKind::Dir => return Err(libc::EISDIR),
@@ -44,12 +56,8 @@ impl QomFs {
         if write && lock(&self.state).read_only.contains(&ino) {
             return Err(libc::EACCES);
         }
-        let recent = lock(&self.state)
-            .values
-            .get(&ino)
-            .filter(|(at, _)| at.elapsed() < self.settings.ttl.min(super::FRESH))
-            .map(|(_, v)| v.clone());
-        let content = if let Some(v) = recent.filter(|_| read) {
+        let recent = if read { self.value_for_open(ino) } else { None };
+        let content = if let Some(v) = recent {
             v
         } else if read || (write && !truncate) {
             let reply = self.lost(
@@ -70,6 +78,8 @@ impl QomFs {
         }
         let fh = st.next_fh;
         st.next_fh += 1;
+        let len = content.len() as u64;
+        let page_cache = read && !write && st.sizes.page(ino, fh, len, self.settings.ttl);
         st.handles.insert(
             fh,
             Handle {
@@ -79,7 +89,7 @@ impl QomFs {
                 dirty: false,
             },
         );
-        Ok(fh)
+        Ok(Opened { fh, page_cache })
     }
 
     /// Up to `size` bytes at `offset` of the value read at open.
@@ -172,7 +182,10 @@ impl QomFs {
     /// set first, for a release without flush).
     pub fn release(&self, fh: u64) -> Result<(), i32> {
         let done = self.commit(fh);
-        lock(&self.state).handles.remove(&fh);
+        let mut st = lock(&self.state);
+        if let Some(h) = st.handles.remove(&fh) {
+            st.sizes.closed(h.ino, fh);
+        }
         done
     }
 

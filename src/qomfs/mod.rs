@@ -11,8 +11,9 @@
 //! - Names a file name cannot hold are escaped reversibly ([`names`]).
 //!
 //! Listings (`qom-list`, or `qom-list-get` on QEMU >= 10.1) and the values
-//! behind file sizes and link targets are cached for a TTL; opening a file
-//! reads its value afresh. Writing sets the property when a write ends in
+//! behind file sizes and link targets are cached for a TTL, the values read
+//! ahead of a reader going through a directory (up to [`WINDOW`]); opening
+//! a file reads its value afresh. Writing sets the property when a write ends in
 //! a newline, or else when the file is closed, converted by the property's
 //! type as `qom-set` does ([`crate::qom::typed_value`]).
 //!
@@ -22,9 +23,11 @@
 pub mod conn;
 mod files;
 pub mod names;
+mod sizes;
+mod values;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -35,16 +38,20 @@ use crate::message::{Reply, Request};
 use crate::qom::{Kind, PropPath, child_path, list_request};
 
 pub use conn::{Conn, Lost};
-pub use files::Handle;
+pub use files::{Handle, Opened};
 
 /// Where an empty link points: `%` followed by no escape is no file name
 /// [`names::encode`] gives, so the symlink dangles.
 pub const EMPTY_LINK: &str = "%empty";
 
 /// A value read this recently (for the stat the kernel makes just before
-/// an open, or with its directory's values) is what an open reads: `grep
-/// -r` then reads each value once. Never longer than the TTL.
+/// an open, or ahead of it) is what an open reads: `grep -r` then reads
+/// each value once. Never longer than the TTL.
 pub const FRESH: Duration = Duration::from_millis(100);
+
+/// How many values ahead of a reader going through a directory are kept
+/// read or on their way (at most up to the next child object).
+pub const WINDOW: usize = 64;
 
 /// The root directory's inode number.
 pub const ROOT: u64 = 1;
@@ -124,13 +131,25 @@ struct State {
     descriptions: HashMap<String, Arc<HashMap<String, String>>>,
     handles: HashMap<u64, Handle>,
     next_fh: u64,
+    /// The sizes the kernel was told, and the page-cached opens.
+    sizes: sizes::Sizes,
+    /// Values being read (their reads sent, the replies not in).
+    inflight: HashSet<u64>,
+    /// Child objects a reader came near the end of the values before, and
+    /// when ([`values::WALK`]).
+    descents: HashMap<u64, Instant>,
+    /// Until when the reader is taken for a walker.
+    walking: Option<Instant>,
 }
 
 /// The filesystem: the tree's cache over a shared connection.
 pub struct QomFs {
     conn: Conn,
     settings: Settings,
-    state: Mutex<State>,
+    /// Shared with the connection's worker, which stores values read
+    /// ahead as they arrive, and says so on `arrived`.
+    state: Arc<Mutex<State>>,
+    arrived: Arc<Condvar>,
     /// Whether `qom-list-get` may work (cleared on CommandNotFound).
     list_get: std::sync::atomic::AtomicBool,
     report: Box<dyn Fn(&str) + Send + Sync>,
@@ -212,7 +231,8 @@ impl QomFs {
         QomFs {
             conn,
             settings,
-            state: Mutex::new(state),
+            state: Arc::new(Mutex::new(state)),
+            arrived: Arc::new(Condvar::new()),
             list_get: std::sync::atomic::AtomicBool::new(true),
             report,
         }
@@ -409,7 +429,9 @@ impl QomFs {
     /// The attributes of `ino`. The size of a file or link needs its value:
     /// when it is not cached, every value of its directory is read in one
     /// pipelined batch (what `ls -l`, `find -size` and `grep -r` go on to
-    /// need).
+    /// need). While an open of the file reads through the page cache
+    /// ([`Opened::page_cache`]), the size is that of its value. The caller
+    /// tells the kernel the size returned (it is noted as told).
     ///
     /// # Errors
     /// ENOENT when the entry is gone, or the connection's errno.
@@ -432,9 +454,20 @@ impl QomFs {
                 });
             }
             EntryKind::Link => self.link_target(ino)?.len() as u64,
-            EntryKind::File => self.cached_value(ino, &node)?.len() as u64,
+            EntryKind::File => {
+                let paged = lock(&self.state).sizes.paged(ino);
+                match paged {
+                    Some(len) => len,
+                    None => self.cached_value(ino, &node)?.len() as u64,
+                }
+            }
         };
-        let writable = node.kind == EntryKind::File && !lock(&self.state).read_only.contains(&ino);
+        let mut st = lock(&self.state);
+        if node.kind == EntryKind::File {
+            st.sizes.told(ino, size);
+        }
+        let writable = node.kind == EntryKind::File && !st.read_only.contains(&ino);
+        drop(st);
         Ok(Attr {
             ino,
             kind: node.kind,
@@ -445,62 +478,6 @@ impl QomFs {
                 _ => 0o444,
             },
         })
-    }
-
-    /// A value for sizes and targets: cached, or read with its directory's.
-    fn cached_value(&self, ino: u64, node: &Node) -> Result<Arc<Vec<u8>>, i32> {
-        if let Some((at, v)) = lock(&self.state).values.get(&ino)
-            && self.fresh(*at)
-        {
-            return Ok(v.clone());
-        }
-        if self.settings.ttl.is_zero() {
-            // Nothing would stay cached for the neighbours: this one alone.
-            let reply = self.lost(self.conn.one(get_request(&node.path, &node.name)))?;
-            return Ok(Arc::new(match reply.into_result() {
-                Ok(v) => content(node.kind, &v),
-                Err(e) if is_not_found(&e) => return Err(libc::ENOENT),
-                Err(_) => Vec::new(),
-            }));
-        }
-        self.read_directory_values(node.parent)?;
-        if let Some((_, v)) = lock(&self.state).values.get(&ino) {
-            return Ok(v.clone());
-        }
-        // Unreadable (its getter failed): an empty file.
-        Ok(Arc::new(Vec::new()))
-    }
-
-    /// Reads every value property of directory `dir`, pipelined.
-    fn read_directory_values(&self, dir: u64) -> Result<(), i32> {
-        let props = self.listing(dir)?;
-        let path = self.node(dir)?.path;
-        let wanted: Vec<(u64, EntryKind, String)> = {
-            let st = lock(&self.state);
-            props
-                .iter()
-                .map(|(i, p)| (*i, st.nodes[(*i - 1) as usize].kind, p.name.clone()))
-                .filter(|(_, k, _)| *k != EntryKind::Dir)
-                .collect()
-        };
-        let requests = wanted
-            .iter()
-            .map(|(_, _, name)| get_request(&path, name))
-            .collect();
-        let replies = self.lost(self.conn.run(requests))?;
-        let now = Instant::now();
-        let mut st = lock(&self.state);
-        for ((ino, kind, _), reply) in wanted.into_iter().zip(replies) {
-            match reply.into_result() {
-                Ok(v) => {
-                    st.values.insert(ino, (now, Arc::new(content(kind, &v))));
-                }
-                Err(_) => {
-                    st.values.insert(ino, (now, Arc::new(Vec::new())));
-                }
-            }
-        }
-        Ok(())
     }
 
     /// A link's target as `readlink` gives it: relative to the link's

@@ -398,6 +398,35 @@ fn fuse_read_only_mount() {
     assert_eq!(qom_get(&q, "/objects/io0.poll-max-ns"), "32768\n");
 }
 
+/// A value whose length changed between the stat and the open (set on the
+/// other monitor) still reads whole: the kernel holds the old size, so the
+/// open reads with direct I/O instead of the page cache.
+#[test]
+fn fuse_value_changed_between_stat_and_open_reads_whole() {
+    let Some(q) = qsd() else { return };
+    let m = Mount::new(q.sock(), &[]);
+    let f = m.at("/objects/io0/poll-max-ns");
+    let set = |v: &str| tool("qom-set", &other(&q), &["/objects/io0.poll-max-ns", v]).ok();
+    let cat = || Cmd::shell(&format!("cat {}", f.display())).ok().stdout;
+    for value in ["1234567890", "5", "77"] {
+        let before = std::fs::metadata(&f).unwrap().len();
+        set(value);
+        // Past the 0.1 s in which an open takes the value the stat read.
+        std::thread::sleep(Duration::from_millis(200));
+        let want = format!("{value}\n");
+        assert_ne!(before, want.len() as u64, "{value}: the length must change");
+        assert_eq!(cat(), want, "after a stat that said {before} bytes");
+        assert_eq!(std::fs::read_to_string(&f).unwrap(), want);
+    }
+    // The length the stat said (once the kernel's attributes of a second
+    // expired): the page cache, with the new value.
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(std::fs::metadata(&f).unwrap().len(), 3);
+    set("88");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(cat(), "88\n");
+}
+
 #[test]
 fn fuse_qsd_write_and_sigterm_unmounts() {
     let Some(q) = qsd() else { return };

@@ -281,23 +281,54 @@ impl serde_json::ser::Formatter for Spaced {
     }
 }
 
-/// qomfs over a socket pair with a server that has qom-list-get (QEMU
-/// 10.1): listings bring the values, so sizes and link targets need no
-/// qom-get; escaped names; a write converted, refused by type, then by QEMU.
-#[test]
-fn qomfs_with_qom_list_get() {
-    use qmp::qomfs::{Conn, EntryKind, QomFs, ROOT, Settings};
-    use std::sync::{Arc, Mutex};
+/// A qomfs (the whole tree, a TTL of an hour) over a socket pair whose
+/// server greets, then answers each request of `script` in turn (asserting
+/// it is the one expected); a step `(null, null)` asserts instead that no
+/// request is waiting (the next comes later, not in the same batch).
+/// `report` gets the messages of failed writes. Join the server's thread
+/// once the filesystem is dropped.
+fn scripted_qomfs(
+    script: Vec<(Value, Value)>,
+    report: Box<dyn Fn(&str) + Send + Sync>,
+) -> (qmp::qomfs::QomFs, std::thread::JoinHandle<()>) {
+    use qmp::qomfs::{Conn, QomFs, Settings};
     let (c, t) = pair(|mut s| {
         send(&mut s, json!({"QMP": {"version": {}, "capabilities": []}}));
         let mut reqs = requests(&s);
         reqs.next();
         send(&mut s, json!({"return": {}}));
-        let mut expect = |want: Value, reply: Value| {
+        for (want, reply) in script {
+            if want.is_null() {
+                use std::os::fd::AsRawFd;
+                let mut b = [0u8; 1];
+                let (fd, flags) = (s.as_raw_fd(), libc::MSG_PEEK | libc::MSG_DONTWAIT);
+                // SAFETY: an open socket and a buffer of the length given.
+                let n = unsafe { libc::recv(fd, b.as_mut_ptr().cast(), 1, flags) };
+                assert_eq!(n, -1, "a request came in the same batch");
+                continue;
+            }
             assert_eq!(reqs.next().unwrap(), want);
             send(&mut s, reply);
-        };
-        expect(
+        }
+    });
+    let conn = Conn::start(c, |_| {}).unwrap();
+    let settings = Settings {
+        root: "/".into(),
+        ttl: Duration::from_secs(3600),
+        read_only: false,
+    };
+    (QomFs::new(conn, settings, report), t)
+}
+
+/// qomfs over a socket pair with a server that has qom-list-get (QEMU
+/// 10.1): listings bring the values, so sizes and link targets need no
+/// qom-get; escaped names; a write converted, refused by type, then by QEMU.
+#[test]
+fn qomfs_with_qom_list_get() {
+    use qmp::qomfs::{EntryKind, ROOT};
+    use std::sync::{Arc, Mutex};
+    let script = vec![
+        (
             json!({"execute": "qom-list-get", "arguments": {"paths": ["/"]}}),
             json!({"return": [{"properties": [
                 {"name": "type", "type": "string", "value": "container"},
@@ -307,33 +338,27 @@ fn qomfs_with_qom_list_get() {
                 {"name": "l", "type": "link<x>", "value": "/machine"},
                 {"name": "none", "type": "link<x>", "value": ""},
             ]}]}),
-        );
+        ),
         // The children, listed ahead in one command.
-        expect(
+        (
             json!({"execute": "qom-list-get", "arguments": {"paths": ["/machine"]}}),
             json!({"return": [{"properties": [
                 {"name": "type", "type": "string", "value": "container"},
             ]}]}),
-        );
-        expect(
+        ),
+        (
             json!({"execute": "qom-set", "arguments": {"path": "/", "property": "a/b", "value": 7}}),
             json!({"return": {}}),
-        );
-        expect(
+        ),
+        (
             json!({"execute": "qom-set", "arguments": {"path": "/", "property": "a/b", "value": 8}}),
             json!({"error": {"class": "GenericError", "desc": "Property 'container.a/b' is not writable"}}),
-        );
-    });
-    let conn = Conn::start(c, |_| {}).unwrap();
+        ),
+    ];
     let said = Arc::new(Mutex::new(Vec::<String>::new()));
     let log = said.clone();
-    let fs = QomFs::new(
-        conn,
-        Settings {
-            root: "/".into(),
-            ttl: Duration::from_secs(3600),
-            read_only: false,
-        },
+    let (fs, t) = scripted_qomfs(
+        script,
         Box::new(move |m: &str| log.lock().unwrap().push(m.to_string())),
     );
     let entries = fs.readdir(ROOT, true).unwrap();
@@ -369,19 +394,209 @@ fn qomfs_with_qom_list_get() {
     let ab = fs.lookup(ROOT, "a%2Fb").unwrap();
     assert_eq!(ab.mode, 0o644);
     // Does not convert: nothing sent, the reason reported.
-    let fh = fs.open(ab.ino, false, true, true).unwrap();
+    let fh = fs.open(ab.ino, false, true, true).unwrap().fh;
     assert_eq!(fs.write(fh, 0, b"300\n"), Err(libc::EINVAL));
     assert!(said.lock().unwrap()[0].starts_with("/.a/b: '300' is not a valid uint8"));
     fs.truncate(ab.ino, Some(fh), 0).unwrap();
     assert_eq!(fs.write(fh, 0, b"7\n"), Ok(2));
     assert_eq!(fs.release(fh), Ok(()));
     // QEMU refuses: EACCES, its message, and the file is 0444 from then on.
-    let fh = fs.open(ab.ino, false, true, true).unwrap();
+    let fh = fs.open(ab.ino, false, true, true).unwrap().fh;
     assert_eq!(fs.write(fh, 0, b"8"), Ok(1));
     assert_eq!(fs.flush(fh), Err(libc::EACCES));
     assert_eq!(fs.release(fh), Ok(()));
     assert!(said.lock().unwrap()[1].contains("is not writable"));
     assert_eq!(fs.open(ab.ino, false, true, true), Err(libc::EACCES));
+    drop(fs);
+    t.join().unwrap();
+}
+
+/// qomfs: a read-only open goes through the kernel's page cache only when
+/// its value has the size the kernel was told; otherwise direct I/O, and
+/// the read brings the whole new value. While a page-cached open lasts,
+/// the file's size is its value's.
+#[test]
+fn qomfs_page_cache_only_at_the_size_told() {
+    use qmp::qomfs::ROOT;
+    // Older than this, a value is read again at open (qomfs::FRESH).
+    let stale = || std::thread::sleep(Duration::from_millis(150));
+    let get = json!({"execute": "qom-get", "arguments": {"path": "/", "property": "a"}});
+    let script = vec![
+        (
+            json!({"execute": "qom-list-get", "arguments": {"paths": ["/"]}}),
+            json!({"return": [{"properties": [
+                {"name": "a", "type": "string", "value": "x"},
+            ]}]}),
+        ),
+        (get.clone(), json!({"return": "y"})),
+        (get, json!({"return": "longer"})),
+    ];
+    let (fs, t) = scripted_qomfs(script, Box::new(|_: &str| {}));
+    fs.readdir(ROOT, true).unwrap();
+    let a = fs.lookup(ROOT, "a").unwrap();
+    assert_eq!(a.size, 2);
+    // Read afresh, the same size: the page cache.
+    stale();
+    let o = fs.open(a.ino, true, false, false).unwrap();
+    assert!(o.page_cache);
+    assert_eq!(fs.read(o.fh, 0, 4096).unwrap(), b"y\n");
+    // A second open meanwhile reads with direct I/O (the kernel shares the
+    // cached pages between opens of a file).
+    let o2 = fs.open(a.ino, true, false, false).unwrap();
+    assert!(!o2.page_cache);
+    fs.release(o2.fh).unwrap();
+    fs.release(o.fh).unwrap();
+    // Longer than told: direct I/O, the whole value.
+    stale();
+    let o = fs.open(a.ino, true, false, false).unwrap();
+    assert!(!o.page_cache);
+    assert_eq!(fs.read(o.fh, 0, 4096).unwrap(), b"longer\n");
+    fs.release(o.fh).unwrap();
+    assert_eq!(fs.getattr(a.ino).unwrap().size, 7);
+    // Writing never goes through the page cache.
+    let o = fs.open(a.ino, false, true, true).unwrap();
+    assert!(!o.page_cache);
+    fs.release(o.fh).unwrap();
+    drop(fs);
+    t.join().unwrap();
+}
+
+/// qomfs without qom-list-get (QEMU 10.0): the stat of a file reads its
+/// value with those that follow it up to the next child object, in one
+/// batch; the rest when a stat comes to them.
+#[test]
+fn qomfs_reads_values_up_to_the_next_object() {
+    use qmp::qomfs::ROOT;
+    let get = |p: &str| json!({"execute": "qom-get", "arguments": {"path": "/", "property": p}});
+    let script = vec![
+        (
+            json!({"execute": "qom-list-get", "arguments": {"paths": ["/"]}}),
+            json!({"error": {"class": "CommandNotFound", "desc": "The command qom-list-get has not been found"}}),
+        ),
+        (
+            json!({"execute": "qom-list", "arguments": {"path": "/"}}),
+            json!({"return": [
+                {"name": "a", "type": "int"},
+                {"name": "b", "type": "str"},
+                {"name": "c", "type": "child<container>"},
+                {"name": "d", "type": "bool"},
+            ]}),
+        ),
+        (
+            json!({"execute": "qom-list", "arguments": {"path": "/c"}}),
+            json!({"return": []}),
+        ),
+        (get("a"), json!({"return": 1})),
+        (get("b"), json!({"return": "bee"})),
+        (Value::Null, Value::Null),
+        (get("d"), json!({"return": false})),
+    ];
+    let (fs, t) = scripted_qomfs(script, Box::new(|_: &str| {}));
+    fs.readdir(ROOT, true).unwrap();
+    assert_eq!(fs.lookup(ROOT, "a").unwrap().size, 2);
+    // Came with a's.
+    assert_eq!(fs.lookup(ROOT, "b").unwrap().size, 4);
+    // Past the child: asked now (after the server looked for it).
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(fs.lookup(ROOT, "d").unwrap().size, 6);
+    drop(fs);
+    t.join().unwrap();
+}
+
+/// qomfs's shared connection streams its jobs: each is answered as soon as
+/// its own replies are in, not when those of the jobs sent with it are.
+#[test]
+fn qomfs_conn_answers_each_job_when_its_replies_are_in() {
+    use qmp::qomfs::Conn;
+    use std::sync::mpsc;
+    let (go, wait) = mpsc::channel::<()>();
+    let (c, t) = pair(move |mut s| {
+        send(&mut s, json!({"QMP": {"version": {}, "capabilities": []}}));
+        let mut reqs = requests(&s);
+        reqs.next();
+        send(&mut s, json!({"return": {}}));
+        assert_eq!(reqs.next().unwrap()["execute"], "query-name");
+        send(&mut s, json!({"return": {"name": "a"}}));
+        assert_eq!(reqs.next().unwrap()["execute"], "query-uuid");
+        wait.recv().unwrap();
+        send(&mut s, json!({"return": {"UUID": "b"}}));
+    });
+    let conn = Conn::start(c, |_| {}).unwrap();
+    let (tx, rx) = mpsc::channel();
+    for command in ["query-name", "query-uuid"] {
+        let tx = tx.clone();
+        let done = Box::new(move |r: Result<Vec<Reply>, qmp::qomfs::Lost>| {
+            tx.send((command, r.unwrap().len())).unwrap();
+        });
+        conn.send(vec![Request::new(command, None)], done).unwrap();
+    }
+    let first = rx.recv_timeout(Duration::from_secs(5));
+    assert_eq!(
+        first,
+        Ok(("query-name", 1)),
+        "answered before the next reply"
+    );
+    go.send(()).unwrap();
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(5)),
+        Ok(("query-uuid", 1))
+    );
+    drop(conn);
+    t.join().unwrap();
+}
+
+/// qomfs: a reader that goes into a child object from the end of the values
+/// before it walks the tree; the values at the start of the next child it
+/// comes to are read ahead (a reader of one directory reads none of them).
+#[test]
+fn qomfs_reads_ahead_into_the_next_child_of_a_walker() {
+    use qmp::qomfs::ROOT;
+    let get = |path: &str, p: &str| json!({"execute": "qom-get", "arguments": {"path": path, "property": p}});
+    let list = |path: &str| json!({"execute": "qom-list", "arguments": {"path": path}});
+    let script = vec![
+        (
+            json!({"execute": "qom-list-get", "arguments": {"paths": ["/"]}}),
+            json!({"error": {"class": "CommandNotFound", "desc": "The command qom-list-get has not been found"}}),
+        ),
+        (
+            list("/"),
+            json!({"return": [{"name": "a", "type": "int"}, {"name": "c", "type": "child<container>"}]}),
+        ),
+        (
+            list("/c"),
+            json!({"return": [{"name": "x", "type": "int"}, {"name": "y", "type": "child<container>"}]}),
+        ),
+        (get("/", "a"), json!({"return": 1})),
+        // Not a walker yet: nothing of c is read ahead.
+        (Value::Null, Value::Null),
+        (
+            list("/c/y"),
+            json!({"return": [{"name": "z", "type": "int"}]}),
+        ),
+        (get("/c", "x"), json!({"return": 22})),
+        // Into c from the end of /'s values: z, at the start of y, ahead
+        // (before what the reader asks next).
+        (get("/c/y", "z"), json!({"return": 333})),
+        (
+            json!({"execute": "qom-list-properties", "arguments": {"typename": "container"}}),
+            json!({"return": []}),
+        ),
+    ];
+    let (fs, t) = scripted_qomfs(script, Box::new(|_: &str| {}));
+    fs.readdir(ROOT, true).unwrap();
+    assert_eq!(fs.lookup(ROOT, "a").unwrap().size, 2);
+    std::thread::sleep(Duration::from_millis(200));
+    let c = fs.lookup(ROOT, "c").unwrap();
+    fs.readdir(c.ino, true).unwrap();
+    let x = fs.lookup(c.ino, "x").unwrap();
+    assert_eq!(x.size, 3);
+    assert_eq!(
+        fs.getxattr(x.ino, "user.qom.description"),
+        Err(libc::ENODATA)
+    );
+    let y = fs.lookup(c.ino, "y").unwrap();
+    fs.readdir(y.ino, true).unwrap();
+    assert_eq!(fs.lookup(y.ino, "z").unwrap().size, 4);
     drop(fs);
     t.join().unwrap();
 }
