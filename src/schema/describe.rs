@@ -72,7 +72,7 @@ fn shape(schema: &Schema, ty: &str, stack: &mut Vec<String>) -> Value {
                         Some(Type::Object(v)) => members(schema, &v.members, stack),
                         _ => json!([]),
                     };
-                    variants.insert(case.clone(), m);
+                    variants.insert(case.to_string(), m);
                 }
                 out.insert("variants".into(), Value::Object(variants));
             }

@@ -15,6 +15,7 @@
 //! - [`describe`] renders a command's or event's arguments (`help`).
 
 pub mod describe;
+mod name;
 mod parse;
 pub mod typing;
 
@@ -25,14 +26,15 @@ use serde_json::{Map, Value};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::wire::Stream;
+pub use name::Name;
 use parse::Meta;
 
 /// One resolved `query-qmp-schema`: commands, events and the types they use.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Schema {
-    types: HashMap<String, Type>,
-    commands: BTreeMap<String, Command>,
-    events: BTreeMap<String, String>,
+    types: HashMap<Name, Type>,
+    commands: BTreeMap<Name, Command>,
+    events: BTreeMap<Name, Name>,
 }
 
 /// A command: its argument and return types, and whether it may run out of
@@ -40,9 +42,9 @@ pub struct Schema {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Command {
     /// The name of its arguments' object type.
-    pub arg_type: String,
+    pub arg_type: Name,
     /// The name of its return type.
-    pub ret_type: String,
+    pub ret_type: Name,
     /// Whether it can be sent with `exec-oob`.
     pub allow_oob: bool,
     /// Its features (`deprecated`, `unstable`, ...).
@@ -55,15 +57,15 @@ pub struct Command {
 pub enum Type {
     /// A built-in type, by its JSON type: `string`, `int`, `number`,
     /// `boolean`, `null`, or `value` (any JSON value).
-    Builtin(String),
+    Builtin(Name),
     /// An enumeration: the values it takes.
-    Enum(Vec<String>),
+    Enum(Vec<Name>),
     /// A list of the element type.
-    Array(String),
+    Array(Name),
     /// An object: members, and for a union the tag member and its variants.
     Object(Object),
     /// One of several types, told apart by their JSON type.
-    Alternate(Vec<String>),
+    Alternate(Vec<Name>),
 }
 
 /// An object type (a struct, or a union's base with its variants).
@@ -72,18 +74,18 @@ pub struct Object {
     /// Its members (for a union, the common ones; the tag is among them).
     pub members: Vec<Member>,
     /// The union's discriminator member, if it is a union.
-    pub tag: Option<String>,
+    pub tag: Option<Name>,
     /// For each value of the tag, the object type whose members are added.
-    pub variants: Vec<(String, String)>,
+    pub variants: Vec<(Name, Name)>,
 }
 
 /// A member of an object type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
     /// Its name.
-    pub name: String,
+    pub name: Name,
     /// Its type's name.
-    pub ty: String,
+    pub ty: Name,
     /// Whether it may be left out.
     pub optional: bool,
     /// Its features (`deprecated`, `unstable`, ...).
@@ -173,12 +175,12 @@ impl Schema {
 
     /// The command names, sorted.
     pub fn commands(&self) -> impl Iterator<Item = &str> {
-        self.commands.keys().map(String::as_str)
+        self.commands.keys().map(Name::as_str)
     }
 
     /// The event names, sorted.
     pub fn events(&self) -> impl Iterator<Item = &str> {
-        self.events.keys().map(String::as_str)
+        self.events.keys().map(Name::as_str)
     }
 
     /// A command by name.
@@ -188,7 +190,7 @@ impl Schema {
 
     /// An event's data type by the event's name.
     pub fn event(&self, name: &str) -> Option<&str> {
-        self.events.get(name).map(String::as_str)
+        self.events.get(name).map(Name::as_str)
     }
 
     /// A type by name ([`Schema::from_value`] checked that every type named
@@ -223,7 +225,7 @@ impl Schema {
         let case = object
             .tag
             .as_ref()
-            .and_then(|tag| given?.get(tag)?.as_str());
+            .and_then(|tag| given?.get(tag.as_str())?.as_str());
         if let Some(case) = case
             && let Some((_, variant)) = object.variants.iter().find(|(c, _)| c == case)
         {
@@ -351,7 +353,7 @@ impl Builder {
     /// The schema, once every type named anywhere is defined.
     fn finish(self) -> Result<Schema> {
         let schema = self.0;
-        let defined = |name: &String| -> Result<()> {
+        let defined = |name: &Name| -> Result<()> {
             if schema.types.contains_key(name) {
                 Ok(())
             } else {

@@ -7,22 +7,23 @@ use std::fmt;
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use super::Name;
 use crate::subset::Reader;
 
 /// One entry, as introspection writes it (the union of every meta-type's
 /// keys; each meta-type uses some).
 #[derive(Debug, Default)]
 pub(super) struct Entry {
-    pub name: Option<String>,
+    pub name: Option<Name>,
     pub meta_type: Option<Meta>,
-    pub json_type: Option<String>,
+    pub json_type: Option<Name>,
     pub members: Option<Vec<Part>>,
-    pub values: Option<Vec<String>>,
-    pub element_type: Option<String>,
-    pub tag: Option<String>,
+    pub values: Option<Vec<Name>>,
+    pub element_type: Option<Name>,
+    pub tag: Option<Name>,
     pub variants: Option<Vec<Part>>,
-    pub arg_type: Option<String>,
-    pub ret_type: Option<String>,
+    pub arg_type: Option<Name>,
+    pub ret_type: Option<Name>,
     pub allow_oob: bool,
     pub features: Vec<String>,
 }
@@ -60,9 +61,9 @@ impl From<&str> for Meta {
 /// "default", "features"}` or `{"case", "type"}`.
 #[derive(Debug, Default)]
 pub(super) struct Part {
-    pub name: Option<String>,
-    pub ty: Option<String>,
-    pub case: Option<String>,
+    pub name: Option<Name>,
+    pub ty: Option<Name>,
+    pub case: Option<Name>,
     /// Introspection marks an optional member with `"default": null`.
     pub optional: bool,
     pub features: Vec<String>,
@@ -283,7 +284,7 @@ impl crate::wire::ReturnSeed for SchemaReturn {
 fn entry(r: &mut Reader<'_>) -> Option<Entry> {
     let mut e = Entry::default();
     r.object(|r, key| {
-        let string = |r: &mut Reader<'_>| r.str().map(|s| Some(s.to_owned()));
+        let string = |r: &mut Reader<'_>| r.str().map(|s| Some(Name::from(s)));
         match key {
             "name" => e.name = string(r)?,
             "meta-type" => e.meta_type = Some(Meta::from(r.str()?)),
@@ -295,7 +296,7 @@ fn entry(r: &mut Reader<'_>) -> Option<Entry> {
                 r.list(|r| r.str().map(drop))?;
                 e.values = Some(Vec::new());
             }
-            "values" => e.values = Some(r.strings()?),
+            "values" => e.values = Some(names(r)?),
             "element-type" => e.element_type = string(r)?,
             "tag" => e.tag = string(r)?,
             "variants" => e.variants = Some(parts_of(r)?),
@@ -312,6 +313,16 @@ fn entry(r: &mut Reader<'_>) -> Option<Entry> {
     Some(e)
 }
 
+/// A list of names, from the reader of the common case.
+fn names(r: &mut Reader<'_>) -> Option<Vec<Name>> {
+    let mut out = Vec::new();
+    r.list(|r| {
+        out.push(Name::from(r.str()?));
+        Some(())
+    })?;
+    Some(out)
+}
+
 /// A list of members, enum members, branches or variants, from the reader
 /// of the common case.
 fn parts_of(r: &mut Reader<'_>) -> Option<Vec<Part>> {
@@ -320,9 +331,9 @@ fn parts_of(r: &mut Reader<'_>) -> Option<Vec<Part>> {
         let mut p = Part::default();
         r.object(|r, key| {
             match key {
-                "name" => p.name = Some(r.str()?.to_owned()),
-                "type" => p.ty = Some(r.str()?.to_owned()),
-                "case" => p.case = Some(r.str()?.to_owned()),
+                "name" => p.name = Some(Name::from(r.str()?)),
+                "type" => p.ty = Some(Name::from(r.str()?)),
+                "case" => p.case = Some(Name::from(r.str()?)),
                 "default" => {
                     p.optional = true;
                     r.skip()?;

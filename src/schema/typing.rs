@@ -96,8 +96,8 @@ fn builtin(json: &str, text: &str) -> Result<Typed, String> {
 
 /// An alternate takes text through a scalar branch: numbers, bools and enum
 /// values first (they are the narrower reading), then a string branch.
-fn alternate(schema: &Schema, branches: &[String], text: &str) -> Result<Typed, String> {
-    let scalar = |b: &&String| match schema.ty(b) {
+fn alternate(schema: &Schema, branches: &[super::Name], text: &str) -> Result<Typed, String> {
+    let scalar = |b: &&super::Name| match schema.ty(b) {
         Some(Type::Builtin(j)) => matches!(j.as_str(), "int" | "number" | "boolean"),
         Some(Type::Enum(_)) => true,
         _ => false,
@@ -107,7 +107,7 @@ fn alternate(schema: &Schema, branches: &[String], text: &str) -> Result<Typed, 
             return Ok(typed);
         }
     }
-    let string = |b: &String| matches!(schema.ty(b), Some(Type::Builtin(j)) if j == "string");
+    let string = |b: &super::Name| matches!(schema.ty(b), Some(Type::Builtin(j)) if j == "string");
     if branches.iter().any(string) {
         return Ok(Typed::Value(Value::String(text.to_string())));
     }

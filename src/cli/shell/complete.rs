@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Shared, action_type, name_types, words};
 use crate::items::{Item, ItemValue, build_arguments};
-use crate::schema::{Schema, Type};
+use crate::schema::{Name, Schema, Type};
 
 /// What completion asks of the session (a fake in unit tests).
 pub trait Lookup {
@@ -138,7 +138,7 @@ fn qmp(l: &dyn Lookup, words: &[String], current: &str) -> Vec<String> {
             );
         }
         [command, ..] => match schema.command(command) {
-            Some(c) => (c.arg_type.clone(), Vec::new(), command.as_str()),
+            Some(c) => (c.arg_type.to_string(), Vec::new(), command.as_str()),
             None => return Vec::new(),
         },
     };
@@ -224,7 +224,7 @@ fn items(
         .try_fold(given, |g, k| g.get(k).and_then(Value::as_object));
     let mut out = Vec::new();
     for m in parent_ty.map(|t| schema.members(t, at)).unwrap_or_default() {
-        if at.is_some_and(|a| a.get(&m.name).is_some_and(|v| !v.is_object())) {
+        if at.is_some_and(|a| a.get(m.name.as_str()).is_some_and(|v| !v.is_object())) {
             continue; // given already
         }
         let object = schema.as_object(&m.ty).is_some();
@@ -281,7 +281,7 @@ fn values(
 
 fn scalar_values(schema: &Schema, ty: &str) -> Vec<String> {
     match schema.ty(ty) {
-        Some(Type::Enum(v)) => v.clone(),
+        Some(Type::Enum(v)) => v.iter().map(Name::to_string).collect(),
         Some(Type::Builtin(j)) if j == "boolean" => vec!["true".into(), "false".into()],
         Some(Type::Alternate(b)) => b.iter().flat_map(|b| scalar_values(schema, b)).collect(),
         _ => Vec::new(),

@@ -353,7 +353,7 @@ pub fn action_type(schema: &Schema) -> Option<String> {
     let arg_type = &schema.command("transaction")?.arg_type;
     let list = schema.member_type(arg_type, &["actions".to_string()], None)?;
     match schema.ty(list)? {
-        Type::Array(e) => Some(e.clone()),
+        Type::Array(e) => Some(e.to_string()),
         _ => None,
     }
 }
