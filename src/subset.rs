@@ -133,11 +133,11 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// A list of strings.
-    pub(crate) fn strings(&mut self) -> Option<Vec<String>> {
+    /// A list of strings, each made a `T` (`String`, a schema's name).
+    pub(crate) fn strings<T: From<&'a str>>(&mut self) -> Option<Vec<T>> {
         let mut out = Vec::new();
         self.list(|r| {
-            out.push(r.str()?.to_owned());
+            out.push(T::from(r.str()?));
             Some(())
         })?;
         Some(out)

@@ -457,19 +457,28 @@ impl Decoder {
             t.trace(Direction::Received, bytes);
         }
         let parsed = parse(bytes);
-        self.tried = 0;
         let result = parsed.map_err(|e| Error::Protocol {
             expected: format!("a JSON object ({e})"),
             got: snippet(bytes, 60),
         });
+        self.taken_to(end);
+        result.map(Some)
+    }
+
+    /// A message that ends at `end` was taken: what follows is the next
+    /// one's, scanned from its start.
+    fn taken_to(&mut self, end: usize) {
         self.start = end;
         self.pos = end;
+        self.depth = 0;
+        self.in_string = false;
+        self.escaped = false;
+        self.tried = 0;
         if self.start == self.buf.len() {
             self.buf.clear();
             self.start = 0;
             self.pos = 0;
         }
-        result.map(Some)
     }
 
     /// Takes the next message whole with `whole` (which reads a message
@@ -501,17 +510,7 @@ impl Decoder {
         if let Some(t) = &self.trace {
             t.trace(Direction::Received, &self.buf[start..end]);
         }
-        self.start = end;
-        self.pos = end;
-        self.depth = 0;
-        self.in_string = false;
-        self.escaped = false;
-        self.tried = 0;
-        if self.start == self.buf.len() {
-            self.buf.clear();
-            self.start = 0;
-            self.pos = 0;
-        }
+        self.taken_to(end);
         Ok(Some(msg))
     }
 

@@ -169,7 +169,14 @@ impl Visitor<'_> for KeyVisitor {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
-        Ok(match v {
+        Ok(Key::of(v))
+    }
+}
+
+impl Key {
+    /// The key named `v` (both readers' table).
+    fn of(v: &str) -> Key {
+        match v {
             "name" => Key::Name,
             "meta-type" => Key::MetaType,
             "json-type" => Key::JsonType,
@@ -186,7 +193,7 @@ impl Visitor<'_> for KeyVisitor {
             "case" => Key::Case,
             "default" => Key::Default,
             _ => Key::Other,
-        })
+        }
     }
 }
 
@@ -252,13 +259,13 @@ impl crate::wire::ReturnSeed for SchemaReturn {
         map.next_value_seed(EntriesOrValue)
     }
 
-    /// The entries read as the serde visitors above read them, from the
-    /// common case of the text (QEMU's: no escapes, no numbers), at a
-    /// third of the cost; anything else is left to them.
     fn reads_subset(&self) -> bool {
         true
     }
 
+    /// The entries read as the serde visitors above read them, from the
+    /// common case of the text (QEMU's: no escapes, no numbers), at a
+    /// third of the cost; anything else is left to them.
     fn read_subset(&self, r: &mut Reader<'_>) -> Option<Built> {
         let mut built = super::Builder::default();
         let mut failed = None;
@@ -280,30 +287,31 @@ impl crate::wire::ReturnSeed for SchemaReturn {
     }
 }
 
-/// One entry, from the reader of the common case.
+/// One entry, from the reader of the common case (the keys as
+/// [`Entry`]'s serde reader takes them).
 fn entry(r: &mut Reader<'_>) -> Option<Entry> {
     let mut e = Entry::default();
     r.object(|r, key| {
-        let string = |r: &mut Reader<'_>| r.str().map(|s| Some(Name::from(s)));
-        match key {
-            "name" => e.name = string(r)?,
-            "meta-type" => e.meta_type = Some(Meta::from(r.str()?)),
-            "json-type" => e.json_type = string(r)?,
-            "members" => e.members = Some(parts_of(r)?),
+        let name = |r: &mut Reader<'_>| r.str().map(|s| Some(Name::from(s)));
+        match Key::of(key) {
+            Key::Name => e.name = name(r)?,
+            Key::MetaType => e.meta_type = Some(Meta::from(r.str()?)),
+            Key::JsonType => e.json_type = name(r)?,
+            Key::Members => e.members = Some(parts_of(r)?),
             // Since QEMU 6.2 an enum's members come first and carry the
             // same names: the values are then only checked.
-            "values" if e.members.is_some() => {
+            Key::Values if e.members.is_some() => {
                 r.list(|r| r.str().map(drop))?;
                 e.values = Some(Vec::new());
             }
-            "values" => e.values = Some(names(r)?),
-            "element-type" => e.element_type = string(r)?,
-            "tag" => e.tag = string(r)?,
-            "variants" => e.variants = Some(parts_of(r)?),
-            "arg-type" => e.arg_type = string(r)?,
-            "ret-type" => e.ret_type = string(r)?,
-            "allow-oob" => e.allow_oob = r.bool()?,
-            "features" => e.features = r.strings()?,
+            Key::Values => e.values = Some(r.strings()?),
+            Key::ElementType => e.element_type = name(r)?,
+            Key::Tag => e.tag = name(r)?,
+            Key::Variants => e.variants = Some(parts_of(r)?),
+            Key::ArgType => e.arg_type = name(r)?,
+            Key::RetType => e.ret_type = name(r)?,
+            Key::AllowOob => e.allow_oob = r.bool()?,
+            Key::Features => e.features = r.strings()?,
             _ => {
                 r.skip()?;
             }
@@ -313,32 +321,22 @@ fn entry(r: &mut Reader<'_>) -> Option<Entry> {
     Some(e)
 }
 
-/// A list of names, from the reader of the common case.
-fn names(r: &mut Reader<'_>) -> Option<Vec<Name>> {
-    let mut out = Vec::new();
-    r.list(|r| {
-        out.push(Name::from(r.str()?));
-        Some(())
-    })?;
-    Some(out)
-}
-
 /// A list of members, enum members, branches or variants, from the reader
-/// of the common case.
+/// of the common case (the keys as [`Part`]'s serde reader takes them).
 fn parts_of(r: &mut Reader<'_>) -> Option<Vec<Part>> {
     let mut out = Vec::new();
     r.list(|r| {
         let mut p = Part::default();
         r.object(|r, key| {
-            match key {
-                "name" => p.name = Some(Name::from(r.str()?)),
-                "type" => p.ty = Some(Name::from(r.str()?)),
-                "case" => p.case = Some(Name::from(r.str()?)),
-                "default" => {
+            match Key::of(key) {
+                Key::Name => p.name = Some(Name::from(r.str()?)),
+                Key::Type => p.ty = Some(Name::from(r.str()?)),
+                Key::Case => p.case = Some(Name::from(r.str()?)),
+                Key::Default => {
                     p.optional = true;
                     r.skip()?;
                 }
-                "features" => p.features = r.strings()?,
+                Key::Features => p.features = r.strings()?,
                 _ => {
                     r.skip()?;
                 }
